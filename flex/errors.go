@@ -1,0 +1,67 @@
+package flex
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNoWorkers is returned by [Start] and [Service.Start] when they are
+	// given no workers, and by [Group.Run] for an empty group.
+	ErrNoWorkers = errors.New("flex: no workers to start")
+
+	// ErrNilWorker is returned by [Start], [Service.Start] and [Group.Run]
+	// when a worker is nil or an interface holding a nil pointer.
+	ErrNilWorker = errors.New("flex: nil worker")
+
+	// ErrAlreadyStarted is returned by [Service.Start] when the Service has
+	// been started before. A Service runs once; build a new one to restart.
+	ErrAlreadyStarted = errors.New("flex: service already started")
+
+	// ErrSecondSignal is returned by [Start] and [Service.Start] when a
+	// second SIGINT or SIGTERM arrives during shutdown: the graceful path is
+	// abandoned and Start returns at once, leaving workers running.
+	ErrSecondSignal = errors.New("flex: second signal received, graceful shutdown abandoned")
+
+	// ErrShutdownTimeout is returned by [Start], [Service.Start] and
+	// [Group.Halt] when the shutdown deadline passes before every worker's
+	// Run has returned. The error that wraps it names those workers.
+	ErrShutdownTimeout = errors.New("flex: shutdown deadline exceeded")
+)
+
+// WorkerError is an error returned by a worker's Run or Halt, as reported by
+// [Start]. It names the worker and the method; Unwrap returns the worker's
+// own error, so errors.Is and errors.As reach it.
+type WorkerError struct {
+	Worker string // the worker's name, see [Name]
+	Op     string // "run" or "halt"
+	Err    error
+}
+
+func (e *WorkerError) Error() string {
+	return fmt.Sprintf("flex: %s %s: %v", e.Worker, e.Op, e.Err)
+}
+
+// Unwrap returns the worker's error.
+func (e *WorkerError) Unwrap() error { return e.Err }
+
+// PanicError is the error that [Start] and [Group] report when a worker's
+// Run or Halt panics. The panic is recovered so that the other workers can
+// still be halted gracefully.
+type PanicError struct {
+	Worker string // the worker's name, see [Name]
+	Op     string // "run" or "halt"
+	Value  any    // the value given to panic
+	Stack  []byte // the panicking goroutine's stack, from runtime/debug.Stack
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("flex: %s %s panicked: %v\n%s", e.Worker, e.Op, e.Value, e.Stack)
+}
+
+// Unwrap returns the panic value when it is an error, so that
+// panic(io.ErrUnexpectedEOF) can still be matched with errors.Is.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}

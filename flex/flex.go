@@ -1,0 +1,200 @@
+package flex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// Runner is the interface that wraps the Run method.
+//
+// Run does the work and blocks until the work is done, the Runner is
+// halted, or ctx is cancelled. A Run that returns, with or without an
+// error, tells [Start] that the service can no longer do its job, and
+// shutdown begins.
+//
+// When ctx is cancelled, Run stops as if halted with an expired deadline
+// and returns. [Start] cancels it only after the worker's Halt has returned
+// or the shutdown deadline has passed, so Run does not need to watch ctx to
+// shut down gracefully; Halt is the graceful path.
+type Runner interface {
+	Run(ctx context.Context) error
+}
+
+// Halter is the interface that wraps the Halt method.
+//
+// Halt tells a running worker to stop doing work, finish what it has
+// accepted, release its resources and let its Run return. Halt blocks until
+// that is done or ctx is done, whichever is first; when ctx is done it stops
+// waiting, abandons what is left (closing connections, cancelling handlers)
+// and returns an error saying so, typically wrapping ctx.Err().
+//
+// Halt must be safe to call before Run, without Run, concurrently with Run
+// and more than once; a Run that starts after Halt returns promptly.
+// [Start] calls Halt with a live context bounded by FLEX_SHUTDOWN_TIMEOUT,
+// never one that is already cancelled.
+type Halter interface {
+	Halt(ctx context.Context) error
+}
+
+// Worker is a long-lived part of a service that can run and halt itself:
+// an HTTP server, a queue consumer, a scheduler. The flextest package checks
+// that a Worker keeps the contract of [Runner] and [Halter].
+type Worker interface {
+	Runner
+	Halter
+}
+
+// Readier is implemented by workers that become ready some time after Run
+// starts, such as a server that must bind its port first. Ready returns a
+// channel that is closed once the worker can do its job. A worker that does
+// not implement Readier is ready as soon as its Run has been called.
+type Readier interface {
+	Ready() <-chan struct{}
+}
+
+// Checker is implemented by workers that can tell whether they are able to
+// do their job right now, such as a consumer that must reach its broker.
+// [Service] runs Check on every readiness probe, under the probe's timeout,
+// as a check named after the worker.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// RunFunc is an adapter that lets an ordinary function be a [Runner], as
+// http.HandlerFunc lets a function be a Handler. Use [Func] to make such a
+// function a [Worker].
+type RunFunc func(ctx context.Context) error
+
+// Run calls f(ctx).
+func (f RunFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// Func returns a [Worker] that calls run and is halted by cancelling the
+// context given to run. See [FromRunner].
+func Func(run func(ctx context.Context) error) Worker {
+	return FromRunner(RunFunc(run))
+}
+
+// FromRunner returns a [Worker] that runs r and halts it by cancelling the
+// context given to r.Run. Its Halt waits for r.Run to return until the halt
+// context is done. A context.Canceled error caused by Halt is not reported.
+// Halt before Run makes the next Run return nil at once. The Worker may run
+// only once; later Runs return nil at once.
+func FromRunner(r Runner) Worker {
+	return &runnerWorker{r: r, halted: make(chan struct{}), done: make(chan struct{})}
+}
+
+type runnerWorker struct {
+	r        Runner
+	haltOnce sync.Once
+	halted   chan struct{} // closed by Halt
+	runOnce  sync.Once     // taken by the first Run, or by a Halt before it
+	done     chan struct{} // closed when Run returns or can no longer start
+}
+
+func (w *runnerWorker) Run(ctx context.Context) error {
+	first := false
+	w.runOnce.Do(func() { first = true })
+	if !first {
+		return nil // halted before Run, or run already
+	}
+	defer close(w.done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-w.halted:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := w.r.Run(ctx)
+	if isClosed(w.halted) && errors.Is(err, context.Canceled) {
+		return nil // the cancellation is how Halt asked Run to return
+	}
+	return err
+}
+
+func (w *runnerWorker) Halt(ctx context.Context) error {
+	w.haltOnce.Do(func() { close(w.halted) })
+	w.runOnce.Do(func() { close(w.done) }) // never ran: nothing to wait for
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flex: halt %s: run did not return: %w", Name(w), ctx.Err())
+	}
+}
+
+// String names the worker after the Runner it wraps.
+func (w *runnerWorker) String() string { return Name(w.r) }
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// Named returns a Worker that behaves like w and is called name in logs,
+// errors, health checks and events. It keeps w's Readier and Checker.
+func Named(name string, w Worker) Worker {
+	return &named{Worker: w, name: name}
+}
+
+type named struct {
+	Worker
+	name string
+}
+
+func (n *named) String() string { return n.name }
+
+// Ready forwards to the wrapped worker, or reports ready at once.
+func (n *named) Ready() <-chan struct{} { return readyChan(n.Worker) }
+
+// Check forwards to the wrapped worker when it is a [Checker].
+func (n *named) Check(ctx context.Context) error {
+	if c, ok := n.Worker.(Checker); ok {
+		return c.Check(ctx)
+	}
+	return nil
+}
+
+// Name returns the name flex uses for v in logs, errors and events: the
+// name given to [Named], else v's String method when v is a fmt.Stringer,
+// else its type.
+func Name(v any) string {
+	if s, ok := v.(fmt.Stringer); ok && !isNil(v) {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// readyChan returns w's readiness channel, or a closed one when w does not
+// implement Readier.
+func readyChan(w Worker) <-chan struct{} {
+	if r, ok := w.(Readier); ok {
+		return r.Ready()
+	}
+	return closedChan
+}
+
+// isNil reports whether v is nil or an interface holding a nil pointer,
+// map, func, channel or slice, which would panic on the first method call.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}

@@ -1,0 +1,3 @@
+module github.com/go-flexible/flexible/flex
+
+go 1.25

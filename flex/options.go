@@ -1,0 +1,150 @@
+package flex
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Environment variables read by [New]. An option given in code takes
+// precedence over the environment, which takes precedence over the default.
+const (
+	// EnvShutdownTimeout bounds the halting of all workers together, as a Go
+	// duration ("15s"). It must be positive. Default [DefaultShutdownTimeout].
+	EnvShutdownTimeout = "FLEX_SHUTDOWN_TIMEOUT"
+
+	// EnvShutdownDelay is how long workers keep serving, with readiness
+	// already failing, before halting begins, as a Go duration. It must not
+	// be negative. Default [DefaultKubernetesShutdownDelay] when
+	// KUBERNETES_SERVICE_HOST is set, else 0.
+	EnvShutdownDelay = "FLEX_SHUTDOWN_DELAY"
+)
+
+// Defaults. Together they fit inside the 30 s terminationGracePeriodSeconds
+// that Kubernetes gives a pod by default, with 5 s to spare for the process
+// to exit before the kubelet sends SIGKILL.
+const (
+	DefaultShutdownTimeout = 20 * time.Second
+
+	// DefaultKubernetesShutdownDelay gives the endpoints controller and
+	// kube-proxy (or the ingress) time to stop routing new requests to a pod
+	// after it receives SIGTERM; without it, requests still arriving are
+	// refused by a server that has already closed its listener.
+	DefaultKubernetesShutdownDelay = 5 * time.Second
+
+	// DefaultCheckTimeout bounds each health check that sets no Timeout.
+	DefaultCheckTimeout = 2 * time.Second
+)
+
+// Option configures a [Service].
+type Option func(*config)
+
+type config struct {
+	logger          *slog.Logger
+	shutdownTimeout *time.Duration
+	shutdownDelay   *time.Duration
+	signals         []os.Signal
+	observers       []Observer
+	readiness       []Check
+	liveness        []Check
+	exit            func(code int) // os.Exit, replaced in tests
+}
+
+// WithLogger sets the logger for lifecycle events. Nil means slog.Default(),
+// read when the Service starts.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithShutdownTimeout overrides FLEX_SHUTDOWN_TIMEOUT.
+func WithShutdownTimeout(d time.Duration) Option {
+	return func(c *config) { c.shutdownTimeout = &d }
+}
+
+// WithShutdownDelay overrides FLEX_SHUTDOWN_DELAY.
+func WithShutdownDelay(d time.Duration) Option {
+	return func(c *config) { c.shutdownDelay = &d }
+}
+
+// WithSignals sets the signals that trigger shutdown, SIGINT and SIGTERM by
+// default. WithSignals() with no arguments disables signal handling, for a
+// service embedded in a program that handles signals itself.
+func WithSignals(sig ...os.Signal) Option {
+	return func(c *config) { c.signals = sig }
+}
+
+// WithObserver adds an observer of lifecycle events. It may be given more
+// than once; observers are called in the order given.
+func WithObserver(o Observer) Option {
+	return func(c *config) { c.observers = append(c.observers, o) }
+}
+
+// WithReadinessCheck adds a check to /readyz.
+func WithReadinessCheck(c Check) Option {
+	return func(cfg *config) { cfg.readiness = append(cfg.readiness, c) }
+}
+
+// WithLivenessCheck adds a check to /livez. Keep liveness checks about the
+// process itself (a deadlock, a corrupt state), never about dependencies: a
+// failing liveness check makes Kubernetes restart the pod.
+func WithLivenessCheck(c Check) Option {
+	return func(cfg *config) { cfg.liveness = append(cfg.liveness, c) }
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{
+		signals: []os.Signal{syscall.SIGINT, syscall.SIGTERM},
+		exit:    os.Exit,
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&c)
+		}
+	}
+	timeout, err := resolveDuration(c.shutdownTimeout, "WithShutdownTimeout", EnvShutdownTimeout, DefaultShutdownTimeout, false)
+	if err != nil {
+		return c, err
+	}
+	delay, err := resolveDuration(c.shutdownDelay, "WithShutdownDelay", EnvShutdownDelay, defaultShutdownDelay(), true)
+	if err != nil {
+		return c, err
+	}
+	c.shutdownTimeout, c.shutdownDelay = &timeout, &delay
+	for _, ch := range append(c.readiness, c.liveness...) {
+		if ch.Name == "" || ch.Func == nil {
+			return c, fmt.Errorf("flex: invalid health check %q: a check needs a name and a func", ch.Name)
+		}
+	}
+	return c, nil
+}
+
+func defaultShutdownDelay() time.Duration {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return DefaultKubernetesShutdownDelay
+	}
+	return 0
+}
+
+// resolveDuration applies the precedence option, then environment, then default.
+func resolveDuration(opt *time.Duration, optName, env string, def time.Duration, zeroOK bool) (time.Duration, error) {
+	d, source := def, ""
+	switch {
+	case opt != nil:
+		d, source = *opt, optName
+	case os.Getenv(env) != "":
+		raw := os.Getenv(env)
+		parsed, err := time.ParseDuration(raw)
+		if err != nil {
+			return 0, fmt.Errorf("flex: invalid %s %q: want a Go duration such as \"15s\"", env, raw)
+		}
+		d, source = parsed, env
+	}
+	if d < 0 || (d == 0 && !zeroOK) {
+		want := "positive"
+		if zeroOK {
+			want = "zero or positive"
+		}
+		return 0, fmt.Errorf("flex: invalid %s %q: must be %s", source, d, want)
+	}
+	return d, nil
+}

@@ -1,0 +1,325 @@
+package flex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Service starts workers together and shuts them down gracefully. Build one
+// with [New] when you need options or the [Health] handler; otherwise call
+// the package-level [Start]. A Service starts once.
+type Service struct {
+	cfg     config
+	cfgErr  error
+	health  *Health
+	started atomic.Bool
+}
+
+// New returns a Service configured by opts, then by the environment
+// (FLEX_SHUTDOWN_TIMEOUT, FLEX_SHUTDOWN_DELAY), then by defaults. A
+// configuration error is returned by Start, before any worker runs.
+func New(opts ...Option) *Service {
+	cfg, err := newConfig(opts)
+	return &Service{cfg: cfg, cfgErr: err, health: newHealth(cfg.readiness, cfg.liveness)}
+}
+
+// Health returns the Service's liveness and readiness handler, to be mounted
+// on an HTTP server (flexhttp and flexmetrics take it as an option).
+func (s *Service) Health() *Health { return s.health }
+
+// Start runs every worker in its own goroutine, in the order given, and
+// blocks until the service has shut down.
+//
+// Shutdown begins when ctx is done, when SIGINT or SIGTERM arrives, or when
+// any worker's Run returns, with or without an error. Readiness fails at
+// once; after FLEX_SHUTDOWN_DELAY the workers are halted one at a time in
+// reverse order, each Halt given a context that is not cancelled but bounded
+// by FLEX_SHUTDOWN_TIMEOUT, shared by all. After a worker's Halt returns,
+// the context given to its Run is cancelled and Start waits for Run to
+// return before halting the next worker. Use a [Group] for workers that may
+// halt concurrently.
+//
+// Start returns once every Run has returned, or when the deadline passes,
+// with an error wrapping [ErrShutdownTimeout] that names the workers still
+// running. A second signal during shutdown makes Start return at once with
+// [ErrSecondSignal].
+//
+// The error joins every error of Run and Halt, each a [*WorkerError] or a
+// [*PanicError], the one that triggered shutdown first. A cancellation that
+// Start caused itself is not an error, and a clean shutdown returns nil.
+// Invalid configuration, no workers or a nil worker make Start return an
+// error before any worker runs.
+func (s *Service) Start(ctx context.Context, workers ...Worker) error {
+	if s.cfgErr != nil {
+		return s.cfgErr
+	}
+	if err := validate(workers); err != nil {
+		return err
+	}
+	if !s.started.CompareAndSwap(false, true) {
+		return ErrAlreadyStarted
+	}
+	sv := &supervisor{cfg: &s.cfg, health: s.health, log: s.cfg.logger}
+	if sv.log == nil {
+		sv.log = slog.Default()
+	}
+	return sv.start(ctx, workers)
+}
+
+// MustStart calls Start and, when it returns an error, logs it and exits
+// the process with status 1.
+func (s *Service) MustStart(ctx context.Context, workers ...Worker) {
+	if err := s.Start(ctx, workers...); err != nil {
+		log := s.cfg.logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("flex: service failed", "error", err)
+		s.cfg.exit(1)
+	}
+}
+
+// Start runs workers as a [Service] built with the default configuration
+// and the environment. See [Service.Start].
+func Start(ctx context.Context, workers ...Worker) error {
+	return New().Start(ctx, workers...)
+}
+
+// MustStart is like [Start] but logs the error and exits with status 1.
+func MustStart(ctx context.Context, workers ...Worker) {
+	New().MustStart(ctx, workers...)
+}
+
+// validate rejects an empty list and nil workers, looking inside groups, so
+// that bad input fails before anything runs.
+func validate(workers []Worker) error {
+	if len(workers) == 0 {
+		return ErrNoWorkers
+	}
+	for i, w := range workers {
+		if isNil(w) {
+			return fmt.Errorf("%w: worker %d of %d is %T(nil)", ErrNilWorker, i+1, len(workers), w)
+		}
+		if g, ok := w.(*Group); ok {
+			if err := validate(g.workers); err != nil {
+				return fmt.Errorf("flex: group %s: %w", g, err)
+			}
+		}
+	}
+	return nil
+}
+
+// supervisor is one run of a Service.
+type supervisor struct {
+	cfg     *config
+	health  *Health
+	log     *slog.Logger
+	members []*member
+	exited  chan *member // each member once, when its Run returns
+	sigs    chan os.Signal
+
+	mu      sync.Mutex
+	errs    []error
+	trigger error
+}
+
+func (sv *supervisor) start(ctx context.Context, workers []Worker) error {
+	began := time.Now()
+	sv.sigs = make(chan os.Signal, 2)
+	if len(sv.cfg.signals) > 0 {
+		signal.Notify(sv.sigs, sv.cfg.signals...)
+		defer signal.Stop(sv.sigs)
+	}
+	sv.log.Info("flex: starting", "workers", len(workers))
+	sv.emit(Event{Kind: EventStarting})
+
+	base := context.WithoutCancel(ctx) // Run outlives ctx until halted
+	sv.exited = make(chan *member, len(workers))
+	sv.members = make([]*member, len(workers))
+	for i, w := range workers {
+		sv.members[i] = newMember(base, w)
+	}
+	sv.health.track(sv.members)
+	for _, m := range sv.members {
+		go sv.run(m)
+	}
+
+	err := sv.shutdown(ctx, sv.waitForTrigger(ctx))
+	sv.log.Info("flex: stopped", "duration", time.Since(began), "error", err)
+	sv.emit(Event{Kind: EventStopped, Duration: time.Since(began), Err: err})
+	return err
+}
+
+func (sv *supervisor) run(m *member) {
+	sv.log.Info("flex: worker started", "worker", m.name)
+	sv.emit(Event{Kind: EventWorkerStarted, Worker: m.name})
+	if r, ok := m.w.(Readier); ok {
+		go sv.watchReady(m, r.Ready())
+	}
+	err := m.run()
+	if err != nil {
+		sv.record(err)
+	}
+	var panicked *PanicError
+	sv.log.Info("flex: worker stopped", "worker", m.name, "duration", time.Since(m.since), "error", err)
+	sv.emit(Event{Kind: EventWorkerStopped, Worker: m.name, Duration: time.Since(m.since), Err: err, Panicked: errors.As(err, &panicked)})
+	sv.exited <- m
+}
+
+func (sv *supervisor) watchReady(m *member, ready <-chan struct{}) {
+	select {
+	case <-ready:
+		sv.log.Info("flex: worker ready", "worker", m.name)
+		sv.emit(Event{Kind: EventWorkerReady, Worker: m.name})
+	case <-m.done:
+	}
+}
+
+// waitForTrigger blocks until shutdown must begin and says why.
+func (sv *supervisor) waitForTrigger(ctx context.Context) string {
+	select {
+	case <-ctx.Done():
+		return fmt.Sprintf("context done: %v", context.Cause(ctx))
+	case sig := <-sv.sigs:
+		sv.log.Info("flex: signal received", "signal", sig.String())
+		return "signal " + sig.String()
+	case m := <-sv.exited:
+		sv.mu.Lock()
+		sv.trigger = m.err
+		sv.mu.Unlock()
+		if m.err != nil {
+			return fmt.Sprintf("worker %s failed", m.name)
+		}
+		return fmt.Sprintf("worker %s stopped", m.name)
+	}
+}
+
+// shutdown fails readiness, waits out the delay, then halts the workers in
+// reverse order under one deadline.
+func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
+	sv.health.shuttingDown.Store(true)
+	delay, timeout := *sv.cfg.shutdownDelay, *sv.cfg.shutdownTimeout
+	sv.log.Info("flex: shutting down", "reason", reason, "delay", delay, "timeout", timeout)
+	sv.emit(Event{Kind: EventShutdown, Reason: reason})
+
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case sig := <-sv.sigs:
+			return sv.abandon(sig)
+		}
+	}
+
+	haltCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	for i := len(sv.members) - 1; i >= 0; i-- {
+		m := sv.members[i]
+		if sig, ok := sv.halt(haltCtx, m); !ok {
+			return sv.abandon(sig)
+		}
+		if haltCtx.Err() != nil {
+			sv.haltRemaining(haltCtx, sv.members[:i])
+			break
+		}
+	}
+	for _, m := range sv.members {
+		m.cancel()
+	}
+	if err := stillRunning(sv.members); err != nil {
+		sv.record(err)
+	}
+	return sv.result()
+}
+
+// halt halts one member and waits for its Run to return, until the deadline.
+// It returns false when a second signal arrives meanwhile.
+func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
+	sv.log.Info("flex: halting worker", "worker", m.name)
+	sv.emit(Event{Kind: EventWorkerHalting, Worker: m.name})
+	began := time.Now()
+	halted := make(chan error, 1)
+	go func() { halted <- m.halt(ctx) }()
+
+	var err error
+	select {
+	case err = <-halted:
+	case sig := <-sv.sigs:
+		return sig, false
+	}
+	m.cancel() // Halt has returned: whatever Run still waits on can stop
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+	case sig := <-sv.sigs:
+		return sig, false
+	}
+	if err != nil {
+		sv.record(err)
+	}
+	var panicked *PanicError
+	sv.log.Info("flex: worker halted", "worker", m.name, "duration", time.Since(began), "error", err)
+	sv.emit(Event{Kind: EventWorkerHalted, Worker: m.name, Duration: time.Since(began), Err: err, Panicked: errors.As(err, &panicked)})
+	return nil, true
+}
+
+// haltRemaining tells the members not yet halted to stop, with the expired
+// context so that they abandon their work at once, without waiting for them.
+func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
+	for _, m := range members {
+		sv.log.Warn("flex: shutdown deadline passed before halting worker", "worker", m.name)
+		go m.halt(ctx)
+	}
+}
+
+// abandon ends the graceful path after a second signal.
+func (sv *supervisor) abandon(sig os.Signal) error {
+	sv.log.Error("flex: second signal received, abandoning graceful shutdown", "signal", sig.String())
+	for _, m := range sv.members {
+		m.cancel()
+	}
+	sv.mu.Lock()
+	sv.errs = append([]error{fmt.Errorf("%w (%v)", ErrSecondSignal, sig)}, sv.errs...)
+	sv.mu.Unlock()
+	return sv.result()
+}
+
+func (sv *supervisor) record(err error) {
+	sv.mu.Lock()
+	sv.errs = append(sv.errs, err)
+	sv.mu.Unlock()
+}
+
+// result joins the recorded errors, the one that triggered shutdown first.
+func (sv *supervisor) result() error {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	errs := make([]error, 0, len(sv.errs))
+	if sv.trigger != nil {
+		errs = append(errs, sv.trigger)
+	}
+	for _, err := range sv.errs {
+		if err != sv.trigger {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (sv *supervisor) emit(e Event) {
+	if len(sv.cfg.observers) == 0 {
+		return
+	}
+	e.Time = time.Now()
+	for _, o := range sv.cfg.observers {
+		o.Observe(e)
+	}
+}

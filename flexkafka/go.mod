@@ -1,0 +1,7 @@
+module github.com/go-flexible/flexible/flexkafka
+
+go 1.25
+
+require github.com/go-flexible/flexible/flex v0.1.0
+
+replace github.com/go-flexible/flexible/flex => ../flex

@@ -106,6 +106,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // records decodes the JSON log lines written so far.
 func (b *syncBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()

@@ -1,0 +1,39 @@
+// Package flexmetrics is the operations side of a flexible service: a
+// [Server] worker, separate from the public server, that serves Prometheus
+// metrics at /metrics, the net/http/pprof profiling endpoints under
+// /debug/pprof/ and the service's /livez and /readyz on :9090; a
+// [Middleware] that instruments the public server by route pattern; and an
+// [Observer] that turns the lifecycle events of a flex.Service into metrics.
+//
+// See the package example for a whole service. Settings come from options,
+// then the FLEX_METRICS_* environment variables ([EnvAddr], [EnvPath],
+// [EnvPprof], [EnvPprofMaxDuration]), then defaults.
+//
+// # Registry
+//
+// Each Server built without [WithRegistry] serves its own registry, from
+// [NewRegistry], holding the Go and process collectors: two servers share
+// nothing, and nothing is registered on prometheus.DefaultRegisterer.
+// Register the application's collectors on [Server.Registry], and pass the
+// same registry to [NewMiddleware] and [NewObserver].
+//
+// # Profiling
+//
+// The profiling endpoints are those of net/http/pprof (index, cmdline,
+// profile, symbol, trace and the named profiles allocs, block, goroutine,
+// heap, mutex, threadcreate), served by this package from runtime/pprof and
+// runtime/trace. flexmetrics does not import net/http/pprof, whose init
+// registers the endpoints on http.DefaultServeMux, where any server of the
+// program serving DefaultServeMux would expose them (Kubernetes
+// CVE-2019-11248 was such an exposure): importing flexmetrics registers
+// nothing on DefaultServeMux, and the endpoints exist only on the
+// operations server. If another package of the program imports
+// net/http/pprof, DefaultServeMux has them regardless: never serve it on a
+// public port (flexhttp never does on its own).
+//
+// CPU profiles and traces last at most [EnvPprofMaxDuration] (30 s), and the
+// server's WriteTimeout exceeds it. Named profiles are not served as deltas
+// (?seconds=N), which needs profile merging that net/http/pprof keeps
+// internal; take two profiles and compare them with go tool pprof
+// -diff_base. FLEX_METRICS_PPROF=false switches the endpoints off (404).
+package flexmetrics

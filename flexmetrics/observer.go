@@ -1,0 +1,115 @@
+package flexmetrics
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/go-flexible/flexible/flex"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Observer turns the lifecycle events of a flex.Service into metrics.
+// Register it with flex.WithObserver:
+//
+//	flex_worker_up{worker}                          gauge: 1 while the worker's Run is running
+//	flex_worker_ready{worker}                       gauge: 1 once the worker reported ready, until Run returns
+//	flex_worker_halt_duration_seconds{worker}       histogram: how long each Halt took
+//	flex_worker_errors_total{worker, op}            counter: errors returned by Run (op="run") or Halt (op="halt")
+//	flex_worker_panics_total{worker, op}            counter: panics recovered from Run or Halt
+//
+// worker is the worker's name (see flex.Name). The series of a worker are
+// created, at zero, when it starts, so that rate() and alerts see them
+// before the first error. A panic counts as a panic, not as an error. An
+// Observer is safe for concurrent use.
+type Observer struct {
+	mu      sync.Mutex
+	running map[string]bool // by worker: Run started and not returned
+
+	up     *prometheus.GaugeVec
+	ready  *prometheus.GaugeVec
+	halt   *prometheus.HistogramVec
+	errors *prometheus.CounterVec
+	panics *prometheus.CounterVec
+}
+
+var _ flex.Observer = (*Observer)(nil)
+
+// NewObserver returns an Observer whose metrics are registered on reg. It
+// returns [ErrNilRegisterer] when reg is nil, and the registry's error when
+// the metrics are already registered on reg (by another Observer).
+func NewObserver(reg prometheus.Registerer) (*Observer, error) {
+	if reg == nil {
+		return nil, ErrNilRegisterer
+	}
+	o := &Observer{
+		running: make(map[string]bool),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flex_worker_up",
+			Help: "Whether the worker's Run is running (1) or not (0).",
+		}, []string{"worker"}),
+		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "flex_worker_ready",
+			Help: "Whether the worker reported ready (1) and is still running, or not (0).",
+		}, []string{"worker"}),
+		halt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "flex_worker_halt_duration_seconds",
+			Help:    "Time the worker's Halt took, until it returned or the shutdown deadline passed.",
+			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 2.5, 5, 10, 20, 30},
+		}, []string{"worker"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flex_worker_errors_total",
+			Help: "Errors returned by the worker's Run (op=run) or Halt (op=halt), panics excluded.",
+		}, []string{"worker", "op"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "flex_worker_panics_total",
+			Help: "Panics recovered from the worker's Run (op=run) or Halt (op=halt).",
+		}, []string{"worker", "op"}),
+	}
+	if err := register(reg, o.up, o.ready, o.halt, o.errors, o.panics); err != nil {
+		return nil, fmt.Errorf("flexmetrics: NewObserver: %w", err)
+	}
+	return o, nil
+}
+
+// Observe records e. It implements flex.Observer.
+func (o *Observer) Observe(e flex.Event) {
+	switch e.Kind {
+	case flex.EventWorkerStarted:
+		o.mu.Lock()
+		o.running[e.Worker] = true
+		o.mu.Unlock()
+		o.up.WithLabelValues(e.Worker).Set(1)
+		o.ready.WithLabelValues(e.Worker).Set(0)
+		for _, op := range []string{"run", "halt"} {
+			o.errors.WithLabelValues(e.Worker, op)
+			o.panics.WithLabelValues(e.Worker, op)
+		}
+	case flex.EventWorkerReady:
+		// The ready event comes from another goroutine than the stopped
+		// one and may arrive after it: a stopped worker stays unready.
+		o.mu.Lock()
+		if o.running[e.Worker] {
+			o.ready.WithLabelValues(e.Worker).Set(1)
+		}
+		o.mu.Unlock()
+	case flex.EventWorkerStopped:
+		o.mu.Lock()
+		delete(o.running, e.Worker)
+		o.up.WithLabelValues(e.Worker).Set(0)
+		o.ready.WithLabelValues(e.Worker).Set(0)
+		o.mu.Unlock()
+		o.failed(e, "run")
+	case flex.EventWorkerHalted:
+		o.halt.WithLabelValues(e.Worker).Observe(e.Duration.Seconds())
+		o.failed(e, "halt")
+	}
+}
+
+func (o *Observer) failed(e flex.Event, op string) {
+	switch {
+	case e.Panicked:
+		o.panics.WithLabelValues(e.Worker, op).Inc()
+	case e.Err != nil:
+		o.errors.WithLabelValues(e.Worker, op).Inc()
+	}
+}

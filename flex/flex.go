@@ -83,43 +83,40 @@ func Func(run func(ctx context.Context) error) Worker {
 // Halt before Run makes the next Run return nil at once. The Worker may run
 // only once; later Runs return nil at once.
 func FromRunner(r Runner) Worker {
-	return &runnerWorker{r: r, halted: make(chan struct{}), done: make(chan struct{})}
+	return &runnerWorker{r: r, done: make(chan struct{})}
 }
 
 type runnerWorker struct {
-	r        Runner
-	haltOnce sync.Once
-	halted   chan struct{} // closed by Halt
-	runOnce  sync.Once     // taken by the first Run, or by a Halt before it
-	done     chan struct{} // closed when Run returns or can no longer start
+	r    Runner
+	done chan struct{} // closed when Run returns, or by a Halt before Run
+
+	mu     sync.Mutex
+	ran    bool               // Run was called, or can no longer be
+	halted bool               // Halt was called
+	cancel context.CancelFunc // cancels the running r.Run
 }
 
 func (w *runnerWorker) Run(ctx context.Context) error {
-	first := false
-	w.runOnce.Do(func() { first = true })
-	if !first {
-		return nil // halted before Run, or run already
-	}
-	defer close(w.done)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		select {
-		case <-w.halted:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	w.mu.Lock()
+	if w.ran {
+		w.mu.Unlock()
+		return nil // halted before Run, or run already
+	}
+	w.ran, w.cancel = true, cancel
+	w.mu.Unlock()
+	defer close(w.done)
+
 	err := w.r.Run(ctx)
-	if isClosed(w.halted) && errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) && w.wasHalted() {
 		return nil // the cancellation is how Halt asked Run to return
 	}
 	return err
 }
 
 func (w *runnerWorker) Halt(ctx context.Context) error {
-	w.haltOnce.Do(func() { close(w.halted) })
-	w.runOnce.Do(func() { close(w.done) }) // never ran: nothing to wait for
+	w.stop()
 	select {
 	case <-w.done:
 		return nil
@@ -128,8 +125,42 @@ func (w *runnerWorker) Halt(ctx context.Context) error {
 	}
 }
 
+// stop asks Run to return without waiting for it; see [stopper].
+func (w *runnerWorker) stop() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.halted {
+		return
+	}
+	w.halted = true
+	if !w.ran {
+		w.ran = true // Run will not start
+		close(w.done)
+		return
+	}
+	w.cancel()
+}
+
+// runDone implements [stopper].
+func (w *runnerWorker) runDone() <-chan struct{} { return w.done }
+
+func (w *runnerWorker) wasHalted() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.halted
+}
+
 // String names the worker after the Runner it wraps.
 func (w *runnerWorker) String() string { return Name(w.r) }
+
+// stopper is implemented by this package's own workers, whose Halt only
+// asks Run to return and waits for it: halting them needs no goroutine to
+// bound a Halt that might ignore its context, and a Group can stop them all
+// before waiting for any.
+type stopper interface {
+	stop()                    // ask Run to return; never blocks
+	runDone() <-chan struct{} // closed once Run has returned or never will run
+}
 
 func isClosed(ch <-chan struct{}) bool {
 	select {
@@ -171,7 +202,10 @@ func Name(v any) string {
 	if s, ok := v.(fmt.Stringer); ok && !isNil(v) {
 		return s.String()
 	}
-	return fmt.Sprintf("%T", v)
+	if v == nil {
+		return "<nil>"
+	}
+	return reflect.TypeOf(v).String()
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Group is a [Worker] made of independent workers that run together and
@@ -21,10 +22,11 @@ type Group struct {
 	ready  chan struct{} // closed when every member is ready
 	halted chan struct{} // closed by the first Halt
 
-	mu       sync.Mutex
-	ran      bool
-	members  []*member // set by Run
-	returned *member   // the member whose error Run returned
+	returned atomic.Pointer[member] // the member whose error Run returns
+
+	mu      sync.Mutex
+	ran     bool
+	members []*member // set by Run
 }
 
 // NewGroup returns a Group of workers. Nil workers are reported by Run and
@@ -46,10 +48,18 @@ func (g *Group) Run(ctx context.Context) error {
 	if err := validate(g.workers); err != nil {
 		return err
 	}
+	// Stoppers get a context that the members' exits do not contend on;
+	// they are stopped directly when ctx is cancelled.
+	detached := context.WithoutCancel(ctx)
 	members := make([]*member, len(g.workers))
-	exited := make(chan *member, len(g.workers))
+	var stoppers []stopper
 	for i, w := range g.workers {
-		members[i] = newMember(ctx, w)
+		if s, ok := w.(stopper); ok {
+			members[i] = newMember(detached, w)
+			stoppers = append(stoppers, s)
+		} else {
+			members[i] = newMember(ctx, w)
+		}
 	}
 	g.mu.Lock()
 	if g.ran || isClosed(g.halted) {
@@ -58,35 +68,42 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 	g.ran, g.members = true, members
 	g.mu.Unlock()
+	if len(stoppers) > 0 {
+		context.AfterFunc(ctx, func() {
+			for _, s := range stoppers {
+				s.stop()
+			}
+		})
+	}
+
+	first := make(chan *member, 1)
+	exited := func(m *member) {
+		// The first member to return unasked is reported by Run, the
+		// others by Halt.
+		if !isClosed(g.halted) && g.returned.CompareAndSwap(nil, m) {
+			first <- m
+		}
+	}
+	var exits sync.WaitGroup
+	exits.Add(len(members))
 	for _, m := range members {
 		go func() {
-			m.run()
-			g.mu.Lock()
-			if g.returned == nil && !isClosed(g.halted) {
-				g.returned = m // the first to return unasked: Run reports it
-			}
-			g.mu.Unlock()
-			exited <- m
+			defer exits.Done()
+			m.run(exited)
 		}()
 	}
 	go g.watchReady(members)
 
-	waiting := len(members)
 	select {
-	case m := <-exited:
-		waiting--
-		g.mu.Lock()
-		returned := g.returned
-		g.mu.Unlock()
-		if m == returned {
+	case m := <-first:
+		return m.err
+	case <-g.halted:
+		exits.Wait()
+		if m := g.returned.Load(); m != nil {
 			return m.err
 		}
-	case <-g.halted:
+		return nil
 	}
-	for ; waiting > 0; waiting-- {
-		<-exited // halted: Halt reports their errors
-	}
-	return nil
 }
 
 func (g *Group) watchReady(members []*member) {
@@ -118,21 +135,26 @@ func (g *Group) Halt(ctx context.Context) error {
 	errs := make([]error, len(members))
 	var wg sync.WaitGroup
 	for i, m := range members {
+		if s, ok := m.w.(stopper); ok {
+			s.stop() // returns at once: no goroutine needed
+			m.cancelRun()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			errs[i] = m.halt(ctx)
-			m.cancel()
-			select {
-			case <-m.done:
-			case <-ctx.Done():
-			}
+			m.cancelRun()
 		}()
 	}
+	for _, m := range members {
+		select {
+		case <-m.done:
+		case <-ctx.Done():
+		}
+	}
 	wg.Wait()
-	g.mu.Lock()
-	returned := g.returned
-	g.mu.Unlock()
+	returned := g.returned.Load()
 	for _, m := range members {
 		if m != returned && m.isDone() && m.err != nil {
 			errs = append(errs, m.err)

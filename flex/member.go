@@ -17,7 +17,7 @@ type member struct {
 	w       Worker
 	name    string
 	ctx     context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelFunc // nil for a stopper, which cancels its own
 	started atomic.Bool
 	since   time.Time     // set before Run is called
 	done    chan struct{} // closed when Run has returned
@@ -25,30 +25,51 @@ type member struct {
 }
 
 func newMember(base context.Context, w Worker) *member {
-	ctx, cancel := context.WithCancel(base)
-	return &member{w: w, name: Name(w), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	m := &member{w: w, name: Name(w), done: make(chan struct{})}
+	if _, ok := w.(stopper); ok {
+		// A stopper cancels the context it gives its Run itself: a context
+		// of our own would only cost allocations.
+		m.ctx = base
+	} else {
+		m.ctx, m.cancel = context.WithCancel(base)
+	}
+	return m
 }
 
-// run calls Run, recovering a panic, and records its result. A cancellation
-// that the owner caused by cancelling m.ctx is not an error.
-func (m *member) run() error {
-	defer close(m.done)
+// cancelRun cancels the context given to Run.
+func (m *member) cancelRun() {
+	if m.cancel != nil {
+		m.cancel()
+	} else {
+		m.w.(stopper).stop()
+	}
+}
+
+// run calls Run, recovering a panic, records its result and calls exited
+// before closing done, so that whoever waits on done sees what exited did.
+// A cancellation that the owner caused by cancelling m.ctx is not an error.
+func (m *member) run(exited func(*member)) {
 	m.since = time.Now()
 	m.started.Store(true)
-	err := m.call(m.ctx, "run", m.w.Run)
+	err := m.callRun()
 	if err != nil && m.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	m.err = err
-	return err
+	exited(m)
+	close(m.done)
 }
 
 // halt calls Halt in its own goroutine, recovering a panic, and waits for it
 // until ctx is done, so that a Halt ignoring its context cannot hold up the
 // shutdown of the others.
 func (m *member) halt(ctx context.Context) error {
+	if s, ok := m.w.(stopper); ok {
+		s.stop()
+		return m.waitStopped(ctx, s)
+	}
 	result := make(chan error, 1)
-	go func() { result <- m.call(ctx, "halt", m.w.Halt) }()
+	go func() { result <- m.callHalt(ctx) }()
 	select {
 	case err := <-result:
 		return err
@@ -57,18 +78,39 @@ func (m *member) halt(ctx context.Context) error {
 	}
 }
 
-// call runs fn, turning a panic into a *PanicError and an error into a
-// *WorkerError.
-func (m *member) call(ctx context.Context, op string, fn func(context.Context) error) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Worker: m.name, Op: op, Value: v, Stack: debug.Stack()}
-		}
-	}()
-	if err := fn(ctx); err != nil {
-		return &WorkerError{Worker: m.name, Op: op, Err: err}
+// waitStopped waits for a stopped stopper's Run to return until ctx is done.
+func (m *member) waitStopped(ctx context.Context, s stopper) error {
+	select {
+	case <-s.runDone():
+		return nil
+	case <-ctx.Done():
+		return &WorkerError{Worker: m.name, Op: "halt", Err: fmt.Errorf("run did not return before the deadline: %w", ctx.Err())}
+	}
+}
+
+// callRun and callHalt call the worker, turning a panic into a *PanicError
+// and an error into a *WorkerError. (Two functions rather than one taking
+// a method value, which would allocate for every worker.)
+func (m *member) callRun() (err error) {
+	defer m.recoverInto("run", &err)
+	if err := m.w.Run(m.ctx); err != nil {
+		return &WorkerError{Worker: m.name, Op: "run", Err: err}
 	}
 	return nil
+}
+
+func (m *member) callHalt(ctx context.Context) (err error) {
+	defer m.recoverInto("halt", &err)
+	if err := m.w.Halt(ctx); err != nil {
+		return &WorkerError{Worker: m.name, Op: "halt", Err: err}
+	}
+	return nil
+}
+
+func (m *member) recoverInto(op string, err *error) {
+	if v := recover(); v != nil {
+		*err = &PanicError{Worker: m.name, Op: op, Value: v, Stack: debug.Stack()}
+	}
 }
 
 func (m *member) isDone() bool { return isClosed(m.done) }

@@ -147,8 +147,9 @@ func (sv *supervisor) start(ctx context.Context, workers []Worker) error {
 		sv.members[i] = newMember(base, w)
 	}
 	sv.health.track(sv.members)
+	exit := sv.exit // one method value for all, not one per worker
 	for _, m := range sv.members {
-		go sv.run(m)
+		go sv.run(m, exit)
 	}
 
 	err := sv.shutdown(ctx, sv.waitForTrigger(ctx))
@@ -157,20 +158,43 @@ func (sv *supervisor) start(ctx context.Context, workers []Worker) error {
 	return err
 }
 
-func (sv *supervisor) run(m *member) {
-	sv.log.Info("flex: worker started", "worker", m.name)
+func (sv *supervisor) run(m *member, exit func(*member)) {
+	sv.info("flex: worker started", slog.String("worker", m.name))
 	sv.emit(Event{Kind: EventWorkerStarted, Worker: m.name})
 	if r, ok := m.w.(Readier); ok {
 		go sv.watchReady(m, r.Ready())
 	}
-	err := m.run()
+	m.run(exit)
+}
+
+// exit reports a member whose Run has returned, before its done is closed.
+func (sv *supervisor) exit(m *member) {
+	err := m.err
+	ran := time.Since(m.since)
 	if err != nil {
 		sv.record(err)
+		sv.log.LogAttrs(context.Background(), slog.LevelError, "flex: worker stopped",
+			slog.String("worker", m.name), slog.Duration("duration", ran), slog.Any("error", err))
+	} else {
+		sv.info("flex: worker stopped", slog.String("worker", m.name), slog.Duration("duration", ran))
+	}
+	sv.emit(Event{Kind: EventWorkerStopped, Worker: m.name, Duration: ran, Err: err, Panicked: isPanic(err)})
+	sv.exited <- m
+}
+
+// info logs at LevelInfo, at no cost when the level is disabled.
+func (sv *supervisor) info(msg string, attrs ...slog.Attr) {
+	if sv.log.Enabled(context.Background(), slog.LevelInfo) {
+		sv.log.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+	}
+}
+
+func isPanic(err error) bool {
+	if err == nil {
+		return false
 	}
 	var panicked *PanicError
-	sv.log.Info("flex: worker stopped", "worker", m.name, "duration", time.Since(m.since), "error", err)
-	sv.emit(Event{Kind: EventWorkerStopped, Worker: m.name, Duration: time.Since(m.since), Err: err, Panicked: errors.As(err, &panicked)})
-	sv.exited <- m
+	return errors.As(err, &panicked)
 }
 
 func (sv *supervisor) watchReady(m *member, ready <-chan struct{}) {
@@ -232,7 +256,7 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 		}
 	}
 	for _, m := range sv.members {
-		m.cancel()
+		m.cancelRun()
 	}
 	if err := stillRunning(sv.members); err != nil {
 		sv.record(err)
@@ -243,31 +267,41 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 // halt halts one member and waits for its Run to return, until the deadline.
 // It returns false when a second signal arrives meanwhile.
 func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
-	sv.log.Info("flex: halting worker", "worker", m.name)
+	sv.info("flex: halting worker", slog.String("worker", m.name))
 	sv.emit(Event{Kind: EventWorkerHalting, Worker: m.name})
 	began := time.Now()
-	halted := make(chan error, 1)
-	go func() { halted <- m.halt(ctx) }()
 
 	var err error
-	select {
-	case err = <-halted:
-	case sig := <-sv.sigs:
-		return sig, false
+	if s, ok := m.w.(stopper); ok {
+		s.stop() // returns at once: no goroutine needed to bound it
+	} else {
+		halted := make(chan error, 1)
+		go func() { halted <- m.halt(ctx) }()
+		select {
+		case err = <-halted:
+		case sig := <-sv.sigs:
+			return sig, false
+		}
 	}
-	m.cancel() // Halt has returned: whatever Run still waits on can stop
+	m.cancelRun() // Halt has returned: whatever Run still waits on can stop
 	select {
 	case <-m.done:
 	case <-ctx.Done():
 	case sig := <-sv.sigs:
 		return sig, false
 	}
+	if s, ok := m.w.(stopper); ok && !isClosed(s.runDone()) {
+		err = m.waitStopped(ctx, s) // the deadline passed: report it as Halt's
+	}
+	took := time.Since(began)
 	if err != nil {
 		sv.record(err)
+		sv.log.LogAttrs(context.Background(), slog.LevelError, "flex: worker halted",
+			slog.String("worker", m.name), slog.Duration("duration", took), slog.Any("error", err))
+	} else {
+		sv.info("flex: worker halted", slog.String("worker", m.name), slog.Duration("duration", took))
 	}
-	var panicked *PanicError
-	sv.log.Info("flex: worker halted", "worker", m.name, "duration", time.Since(began), "error", err)
-	sv.emit(Event{Kind: EventWorkerHalted, Worker: m.name, Duration: time.Since(began), Err: err, Panicked: errors.As(err, &panicked)})
+	sv.emit(Event{Kind: EventWorkerHalted, Worker: m.name, Duration: took, Err: err, Panicked: isPanic(err)})
 	return nil, true
 }
 
@@ -284,7 +318,7 @@ func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
 func (sv *supervisor) abandon(sig os.Signal) error {
 	sv.log.Error("flex: second signal received, abandoning graceful shutdown", "signal", sig.String())
 	for _, m := range sv.members {
-		m.cancel()
+		m.cancelRun()
 	}
 	sv.mu.Lock()
 	sv.errs = append([]error{fmt.Errorf("%w (%v)", ErrSecondSignal, sig)}, sv.errs...)

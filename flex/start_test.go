@@ -253,7 +253,9 @@ func TestStartWaitsForEveryRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a := newProbe("a")
 		finished := false
+		running := make(chan struct{})
 		slow := flex.Func(func(ctx context.Context) error {
+			close(running)
 			<-ctx.Done()
 			time.Sleep(2 * time.Second) // cleaning up after being halted
 			finished = true
@@ -262,6 +264,7 @@ func TestStartWaitsForEveryRun(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		result := startAsync(ctx, flex.New(quiet(nil)...), a, slow)
 		<-a.started
+		<-running
 		cancel()
 		if err := <-result; err != nil {
 			t.Fatal(err)

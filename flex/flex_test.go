@@ -68,8 +68,6 @@ func TestFromRunnerRunsOnce(t *testing.T) {
 	})
 }
 
-type stringer struct{ *probe }
-
 func TestNames(t *testing.T) {
 	var typedNil *probe
 	for _, tc := range []struct {

@@ -362,10 +362,6 @@ func TestPanicsAreRecovered(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				errValue := errors.New("value")
 				a, b := newProbe("a"), newProbe("b")
-				if op == "run" {
-					a.exit = nil
-					go func() { <-b.started; close(a.stop) }()
-				}
 				panicky := flex.Named("panicky", flex.Func(func(ctx context.Context) error {
 					if op == "run" {
 						panic(errValue)

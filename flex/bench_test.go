@@ -6,44 +6,53 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-flexible/flexible/flex"
 )
 
-// The benchmarks start n function workers, wait until every one is running,
-// then shut them all down; the baseline does the same with plain goroutines,
-// a WaitGroup and a cancelled context: the least any supervisor can do.
+// The benchmarks start n function workers; the last one to start cancels
+// the context, and the service shuts them all down. The baseline does the
+// same with plain goroutines, a WaitGroup and a context: the least any
+// supervisor can do.
 
 var workerCounts = []int{1, 100, 10_000}
 
-func baselineStartHalt(n int) {
-	var started, stopped sync.WaitGroup
+// lastCancels returns a function that cancels ctx on its n-th call.
+func lastCancels(n int) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	started.Add(n)
+	var started atomic.Int64
+	return ctx, func() {
+		if started.Add(1) == int64(n) {
+			cancel()
+		}
+	}
+}
+
+func baselineStartHalt(n int) {
+	ctx, started := lastCancels(n)
+	var stopped sync.WaitGroup
 	stopped.Add(n)
 	for range n {
 		go func() {
 			defer stopped.Done()
-			started.Done()
+			started()
 			<-ctx.Done()
 		}()
 	}
-	started.Wait()
-	cancel()
 	stopped.Wait()
 }
 
 // flexStartHalt runs n workers with Start, directly (halted one by one, in
 // reverse order) or inside one Group (halted concurrently).
 func flexStartHalt(b *testing.B, n int, grouped bool) {
-	var started sync.WaitGroup
-	started.Add(n)
+	ctx, started := lastCancels(n)
 	workers := make([]flex.Worker, n)
 	for i := range workers {
 		workers[i] = flex.Func(func(ctx context.Context) error {
-			started.Done()
+			started()
 			<-ctx.Done()
 			return nil
 		})
@@ -51,13 +60,8 @@ func flexStartHalt(b *testing.B, n int, grouped bool) {
 	if grouped {
 		workers = []flex.Worker{flex.NewGroup(workers...)}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	svc := flex.New(flex.WithLogger(slog.New(slog.DiscardHandler)), flex.WithSignals(), flex.WithShutdownDelay(0))
-	result := make(chan error, 1)
-	go func() { result <- svc.Start(ctx, workers...) }()
-	started.Wait()
-	cancel()
-	if err := <-result; err != nil {
+	if err := svc.Start(ctx, workers...); err != nil {
 		b.Fatal(err)
 	}
 }

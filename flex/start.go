@@ -169,17 +169,24 @@ func (sv *supervisor) run(m *member, exit func(*member)) {
 
 // exit reports a member whose Run has returned, before its done is closed.
 func (sv *supervisor) exit(m *member) {
-	err := m.err
-	ran := time.Since(m.since)
+	sv.report(EventWorkerStopped, m, time.Since(m.since), m.err)
+	sv.exited <- m
+}
+
+// report records, logs and emits the end of a member's Run or Halt.
+func (sv *supervisor) report(kind EventKind, m *member, took time.Duration, err error) {
+	msg := "flex: worker stopped"
+	if kind == EventWorkerHalted {
+		msg = "flex: worker halted"
+	}
 	if err != nil {
 		sv.record(err)
-		sv.log.LogAttrs(context.Background(), slog.LevelError, "flex: worker stopped",
-			slog.String("worker", m.name), slog.Duration("duration", ran), slog.Any("error", err))
+		sv.log.LogAttrs(context.Background(), slog.LevelError, msg,
+			slog.String("worker", m.name), slog.Duration("duration", took), slog.Any("error", err))
 	} else {
-		sv.info("flex: worker stopped", slog.String("worker", m.name), slog.Duration("duration", ran))
+		sv.info(msg, slog.String("worker", m.name), slog.Duration("duration", took))
 	}
-	sv.emit(Event{Kind: EventWorkerStopped, Worker: m.name, Duration: ran, Err: err, Panicked: isPanic(err)})
-	sv.exited <- m
+	sv.emit(Event{Kind: kind, Worker: m.name, Duration: took, Err: err, Panicked: isPanic(err)})
 }
 
 // info logs at LevelInfo, at no cost when the level is disabled.
@@ -293,15 +300,7 @@ func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
 	if s, ok := m.w.(stopper); ok && !isClosed(s.runDone()) {
 		err = m.waitStopped(ctx, s) // the deadline passed: report it as Halt's
 	}
-	took := time.Since(began)
-	if err != nil {
-		sv.record(err)
-		sv.log.LogAttrs(context.Background(), slog.LevelError, "flex: worker halted",
-			slog.String("worker", m.name), slog.Duration("duration", took), slog.Any("error", err))
-	} else {
-		sv.info("flex: worker halted", slog.String("worker", m.name), slog.Duration("duration", took))
-	}
-	sv.emit(Event{Kind: EventWorkerHalted, Worker: m.name, Duration: took, Err: err, Panicked: isPanic(err)})
+	sv.report(EventWorkerHalted, m, time.Since(began), err)
 	return nil, true
 }
 

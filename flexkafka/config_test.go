@@ -1,0 +1,150 @@
+package flexkafka_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-flexible/flexible/flexkafka"
+	"github.com/segmentio/kafka-go"
+)
+
+func nop(context.Context, kafka.Message) error { return nil }
+
+func TestConsumerConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		opts []flexkafka.Option
+		want string
+	}{
+		{"no brokers", nil, nil,
+			`flexkafka: invalid FLEX_KAFKA_BROKERS "": at least one broker is required`},
+		{"env broker without port", map[string]string{"FLEX_KAFKA_BROKERS": "host"}, nil,
+			`flexkafka: invalid FLEX_KAFKA_BROKERS "host": missing port`},
+		{"one bad broker of two", map[string]string{"FLEX_KAFKA_BROKERS": "a:9092, b:x"}, nil,
+			`flexkafka: invalid FLEX_KAFKA_BROKERS "a:9092,b:x": broker "b:x": port must be a number from 1 to 65535`},
+		{"empty element", map[string]string{"FLEX_KAFKA_BROKERS": "a:9092,"}, nil,
+			`broker "": empty broker address`},
+		{"missing host", nil, []flexkafka.Option{flexkafka.WithBrokers(":9092")},
+			`flexkafka: invalid WithBrokers ":9092": missing host`},
+		{"not host:port", nil, []flexkafka.Option{flexkafka.WithBrokers("a:b:c")},
+			`want host:port`},
+		{"no group", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092"}, nil,
+			`flexkafka: invalid FLEX_KAFKA_GROUP_ID "": a consumer group is required`},
+		{"no topics", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g"}, nil,
+			`flexkafka: invalid FLEX_KAFKA_TOPICS "": at least one topic is required`},
+		{"bad topic", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "ok,not ok"}, nil,
+			`flexkafka: invalid FLEX_KAFKA_TOPICS "ok,not ok": topic "not ok": may contain only`},
+		{"bad option", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "t"},
+			[]flexkafka.Option{flexkafka.WithMaxInFlight(0)}, `flexkafka: invalid WithMaxInFlight(0): must be at least 1`},
+		{"dlq is consumed", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "t"},
+			[]flexkafka.Option{flexkafka.WithDeadLetterTopic("t")}, `also a consumed topic`},
+		{"backoff", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "t"},
+			[]flexkafka.Option{flexkafka.WithBackoff(time.Second, time.Millisecond)}, `max is below min`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, k := range []string{"FLEX_KAFKA_BROKERS", "FLEX_KAFKA_GROUP_ID", "FLEX_KAFKA_TOPICS"} {
+				t.Setenv(k, tt.env[k])
+			}
+			_, err := flexkafka.NewConsumer(nop, tt.opts...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("NewConsumer error = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	base := []flexkafka.Option{flexkafka.WithBrokers("k:9092"), flexkafka.WithGroupID("g"), flexkafka.WithTopics("t")}
+	bad := map[string]flexkafka.Option{
+		"WithQueueSize(0)":                 flexkafka.WithQueueSize(0),
+		"WithCommitInterval(-1s)":          flexkafka.WithCommitInterval(-time.Second),
+		"WithMaxAttempts(0)":               flexkafka.WithMaxAttempts(0),
+		"WithBackoff(0s, 1s)":              flexkafka.WithBackoff(0, time.Second),
+		`WithDeadLetterTopic("bad topic")`: flexkafka.WithDeadLetterTopic("bad topic"),
+		"WithHaltMargin(-1s)":              flexkafka.WithHaltMargin(-time.Second),
+		"WithStartOffset(5)":               flexkafka.WithStartOffset(5),
+		"WithGroupTimings(-1s, 0s, 0s)":    flexkafka.WithGroupTimings(-time.Second, 0, 0),
+		"WithJoinBackoff(-1s)":             flexkafka.WithJoinBackoff(-time.Second),
+		"WithFetchMaxWait(0s)":             flexkafka.WithFetchMaxWait(0),
+		"WithRequiredAcks(7)":              flexkafka.WithRequiredAcks(7),
+		"WithBatch(0, 1s)":                 flexkafka.WithBatch(0, time.Second),
+		"WithWriteAttempts(0)":             flexkafka.WithWriteAttempts(0),
+	}
+	for name, opt := range bad {
+		_, err := flexkafka.NewConsumer(nop, append(base, opt)...)
+		if err == nil || !strings.Contains(err.Error(), "invalid "+name) {
+			t.Errorf("%s: error = %v, want it named", name, err)
+		}
+	}
+}
+
+// TestPrecedence: an option wins over the environment, which fills what
+// options leave empty.
+func TestPrecedence(t *testing.T) {
+	t.Setenv("FLEX_KAFKA_BROKERS", "env:9092")
+	t.Setenv("FLEX_KAFKA_GROUP_ID", "env-group")
+	t.Setenv("FLEX_KAFKA_TOPICS", " a , b ")
+	c, err := flexkafka.NewConsumer(nop, flexkafka.WithGroupID("opt-group"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.String(); got != "kafka-consumer:opt-group" {
+		t.Errorf("String = %q: the option should win over FLEX_KAFKA_GROUP_ID", got)
+	}
+	c, err = flexkafka.NewConsumer(nop, flexkafka.WithConfig(flexkafka.Config{Topics: []string{"x"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.String(); got != "kafka-consumer:env-group" {
+		t.Errorf("String = %q: the environment should fill GroupID", got)
+	}
+}
+
+func TestProducerConfig(t *testing.T) {
+	t.Setenv("FLEX_KAFKA_BROKERS", "")
+	t.Setenv("FLEX_KAFKA_TOPICS", "ignored,by,producers")
+	if _, err := flexkafka.NewProducer(); err == nil || !strings.Contains(err.Error(), "FLEX_KAFKA_BROKERS") {
+		t.Fatalf("NewProducer without brokers = %v", err)
+	}
+	if _, err := flexkafka.NewProducer(flexkafka.WithBrokers("k:1"), flexkafka.WithTopics("a", "b")); err == nil ||
+		!strings.Contains(err.Error(), "at most one default topic") {
+		t.Fatalf("NewProducer with two topics = %v", err)
+	}
+	p, err := flexkafka.NewProducer(flexkafka.WithBrokers("k:1"))
+	if err != nil {
+		t.Fatalf("NewProducer: %v (FLEX_KAFKA_TOPICS must not apply to producers)", err)
+	}
+	if p.String() != "kafka-producer" {
+		t.Errorf("String = %q", p.String())
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (flexkafka.Config{Brokers: []string{"k:9092"}, Topics: []string{"a.b_c-d"}}).Validate(); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+	for _, tc := range []struct {
+		cfg  flexkafka.Config
+		want string
+	}{
+		{flexkafka.Config{}, `invalid Config.Brokers "": at least one broker is required`},
+		{flexkafka.Config{Brokers: []string{"k:0"}}, `port must be a number`},
+		{flexkafka.Config{Brokers: []string{"k:1"}, Topics: []string{".."}}, `not a legal name`},
+		{flexkafka.Config{Brokers: []string{"k:1"}, Topics: []string{strings.Repeat("x", 250)}}, `longer than 249`},
+		{flexkafka.Config{Brokers: []string{"k:1"}, Topics: []string{""}}, `empty topic name`},
+	} {
+		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
+
+func TestNilHandler(t *testing.T) {
+	if _, err := flexkafka.NewConsumer(nil); err == nil {
+		t.Fatal("NewConsumer(nil) succeeded")
+	}
+}

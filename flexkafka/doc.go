@@ -1,0 +1,32 @@
+// Package flexkafka provides Kafka workers for flex: a [Consumer] that hands
+// each message of a consumer group to a handler, and a [Producer] that
+// writes messages, both built on github.com/segmentio/kafka-go and both
+// [flex.Worker]s that halt without losing anything.
+//
+// The consumer delivers at least once, with as few duplicates as the
+// protocol allows: it commits an offset only after the handler has
+// succeeded for that message and every earlier one of its partition, and
+// when it halts or loses a partition to a rebalance it lets the running
+// handlers finish and commits what they handled. Each partition is
+// consumed in order by its own goroutine, so I/O-bound handlers of
+// different partitions run concurrently. Failed messages are retried with
+// backoff, then dead-lettered or returned as an error. [NewBatchConsumer]
+// hands a handler batches of consecutive messages of one partition.
+//
+// The producer writes with deliberate defaults (all in-sync replicas
+// acknowledge, millisecond batches, one partition per key) and its Halt
+// flushes everything accepted before it.
+//
+// Configuration comes from options, then from FLEX_KAFKA_BROKERS,
+// FLEX_KAFKA_GROUP_ID and FLEX_KAFKA_TOPICS; see [Config]. Both workers
+// implement [flex.Checker] for readiness and expose monotonic counters and
+// partition lag through Stats, for flexmetrics or any metrics library.
+//
+// See the package example for a consumer and a producer run by
+// [flex.Service], and the module README for the delivery guarantees in
+// detail.
+//
+// [flex.Worker]: https://pkg.go.dev/github.com/go-flexible/flexible/flex#Worker
+// [flex.Checker]: https://pkg.go.dev/github.com/go-flexible/flexible/flex#Checker
+// [flex.Service]: https://pkg.go.dev/github.com/go-flexible/flexible/flex#Service
+package flexkafka

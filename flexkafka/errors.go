@@ -1,0 +1,82 @@
+package flexkafka
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrProducerClosed is returned by [Producer.Produce] once [Producer.Halt]
+	// has begun: the message was not accepted and nothing was written.
+	ErrProducerClosed = errors.New("flexkafka: producer halted")
+
+	// ErrNotJoined is returned by [Consumer.Check] while the consumer is not a
+	// member of its group: before Run, while joining, after a failed join and
+	// after Run returned.
+	ErrNotJoined = errors.New("flexkafka: consumer has not joined its group")
+
+	// ErrHandlersCancelled is wrapped by the error of [Consumer.Halt] when
+	// handlers were still running when the halt deadline came near and had
+	// their context cancelled. Their messages were not committed and will be
+	// delivered again.
+	ErrHandlersCancelled = errors.New("flexkafka: handlers cancelled at the halt deadline")
+)
+
+// HandlerError is returned by [Consumer.Run] when a message could not be
+// handled after every attempt and no dead-letter topic is configured, or
+// when publishing it to the dead-letter topic failed. The message's offset
+// was not committed: the group delivers it again when consumption resumes.
+type HandlerError struct {
+	Topic     string
+	Partition int
+	Offset    int64 // the message's offset; for a batch, its first message's
+	Attempts  int   // how many times the handler was called
+	Err       error // the handler's last error (or the dead-letter write error)
+}
+
+// Error names the message and the attempts, then gives the handler's error.
+func (e *HandlerError) Error() string {
+	return fmt.Sprintf("flexkafka: message %s/%d@%d failed after %d attempts: %v",
+		e.Topic, e.Partition, e.Offset, e.Attempts, e.Err)
+}
+
+// Unwrap returns the handler's error.
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+// PanicError is the error a handler call ends with when the handler panics.
+// The consumer treats it like any handler error: it is retried, then
+// dead-lettered or returned inside a [*HandlerError].
+type PanicError struct {
+	Value any    // the value given to panic
+	Stack []byte // the handler goroutine's stack, from runtime/debug.Stack
+}
+
+// Error gives the panic value.
+func (e *PanicError) Error() string { return fmt.Sprintf("flexkafka: handler panicked: %v", e.Value) }
+
+// Unwrap returns the panic value when it is an error.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// permanentError marks an error that must not be retried.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent wraps err so that the consumer does not retry the message and
+// applies its failure policy (dead-letter or stop) at once. Permanent(nil)
+// is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+func isPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

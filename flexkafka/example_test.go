@@ -1,0 +1,145 @@
+package flexkafka_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-flexible/flexible/flex"
+	"github.com/go-flexible/flexible/flexkafka"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// A consumer and a producer run as one service. The example starts an
+// in-process Kafka broker; a real service reads FLEX_KAFKA_BROKERS,
+// FLEX_KAFKA_GROUP_ID and FLEX_KAFKA_TOPICS instead of passing options.
+func Example() {
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer broker.Close()
+	brokers := flexkafka.WithBrokers(broker.ListenAddrs()...)
+	quiet := flexkafka.WithLogger(slog.New(slog.DiscardHandler))
+
+	producer, err := flexkafka.NewProducer(brokers, flexkafka.WithTopics("orders"), quiet)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var handled sync.WaitGroup
+	handled.Add(3)
+	consumer, err := flexkafka.NewConsumer(func(ctx context.Context, msg kafka.Message) error {
+		fmt.Printf("order %s: %s\n", msg.Key, msg.Value)
+		handled.Done()
+		return nil
+	}, brokers, flexkafka.WithGroupID("billing"), flexkafka.WithTopics("orders"), quiet)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	go func() {
+		for i, item := range []string{"book", "lamp", "tea"} {
+			msg := kafka.Message{Key: fmt.Appendf(nil, "%d", i+1), Value: []byte(item)}
+			if err := producer.Produce(ctx, msg); err != nil {
+				log.Fatal(err)
+			}
+		}
+		handled.Wait()
+		stop() // in a real service: SIGTERM
+	}()
+
+	// Halted in reverse order: the consumer commits, then the producer flushes.
+	svc := flex.New(flex.WithSignals(), flex.WithLogger(slog.New(slog.DiscardHandler)))
+	if err := svc.Start(ctx, producer, consumer); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("committed:", consumer.Stats().Commits > 0)
+	// Output:
+	// order 1: book
+	// order 2: lamp
+	// order 3: tea
+	// committed: true
+}
+
+// A failing message is retried, then published to a dead-letter topic with
+// headers saying where it came from and why.
+func ExampleWithDeadLetterTopic() {
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "payments", "payments-dlq"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer broker.Close()
+	brokers := flexkafka.WithBrokers(broker.ListenAddrs()...)
+	quiet := flexkafka.WithLogger(slog.New(slog.DiscardHandler))
+
+	producer, _ := flexkafka.NewProducer(brokers, flexkafka.WithTopics("payments"), quiet)
+	producer.Produce(context.Background(), kafka.Message{Value: []byte("malformed")})
+	producer.Halt(context.Background())
+
+	done := make(chan struct{})
+	consumer, err := flexkafka.NewConsumer(func(ctx context.Context, msg kafka.Message) error {
+		return fmt.Errorf("cannot parse %q", msg.Value)
+	}, brokers, flexkafka.WithGroupID("payments"), flexkafka.WithTopics("payments"), quiet,
+		flexkafka.WithDeadLetterTopic("payments-dlq"),
+		flexkafka.WithMaxAttempts(2),
+		flexkafka.WithBackoff(time.Millisecond, 10*time.Millisecond))
+	if err != nil {
+		log.Fatal(err)
+	}
+	go consumer.Run(context.Background())
+
+	dlq, _ := flexkafka.NewConsumer(func(ctx context.Context, msg kafka.Message) error {
+		for _, h := range msg.Headers {
+			if strings.HasPrefix(h.Key, "flexkafka-dlq-") {
+				fmt.Printf("%s: %s\n", h.Key, h.Value)
+			}
+		}
+		close(done)
+		return nil
+	}, brokers, flexkafka.WithGroupID("ops"), flexkafka.WithTopics("payments-dlq"), quiet)
+	go dlq.Run(context.Background())
+	<-done
+	consumer.Halt(context.Background())
+	dlq.Halt(context.Background())
+	// Output:
+	// flexkafka-dlq-topic: payments
+	// flexkafka-dlq-partition: 0
+	// flexkafka-dlq-offset: 0
+	// flexkafka-dlq-error: cannot parse "malformed"
+	// flexkafka-dlq-attempts: 2
+}
+
+// W3C trace context travels from the producer's context to the handler's.
+// To bridge OpenTelemetry instead, implement Propagator with
+// otel.GetTextMapPropagator() and a carrier over the message headers.
+func ExampleW3C() {
+	var w3c flexkafka.W3C
+	ctx := flexkafka.ContextWithTrace(context.Background(), flexkafka.TraceContext{
+		Traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+	})
+	headers := w3c.Inject(ctx, nil) // what Producer.Produce does with WithPropagator(W3C{})
+	fmt.Printf("%s: %s\n", headers[0].Key, headers[0].Value)
+
+	handlerCtx := w3c.Extract(context.Background(), headers) // what the Consumer does
+	tc, _ := flexkafka.TraceFromContext(handlerCtx)
+	fmt.Println(tc.Traceparent)
+	// Output:
+	// traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+	// 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+}
+
+// Invalid configuration is reported before anything starts, naming the
+// value and where it came from.
+func ExampleNewConsumer_invalid() {
+	_, err := flexkafka.NewConsumer(func(context.Context, kafka.Message) error { return nil },
+		flexkafka.WithBrokers("kafka-0"), flexkafka.WithGroupID("g"), flexkafka.WithTopics("t"))
+	fmt.Println(err)
+	// Output:
+	// flexkafka: invalid WithBrokers "kafka-0": missing port
+}

@@ -1,0 +1,107 @@
+package flexkafka
+
+import (
+	"cmp"
+	"slices"
+	"sync/atomic"
+)
+
+// ConsumerStats is a snapshot of a [Consumer]'s counters and of the
+// partitions it holds. The counters are monotonic, from the Consumer's
+// creation, unlike kafka-go's Stats which reset on every read, so they map
+// directly onto metrics counters.
+type ConsumerStats struct {
+	Messages     uint64 // messages handled successfully
+	Errors       uint64 // failed handler calls, and fetch, join and commit errors
+	Retries      uint64 // handler calls repeated after a failure
+	DeadLettered uint64 // messages published to the dead-letter topic
+	Rebalances   uint64 // group generations joined, the first one included
+	Commits      uint64 // successful offset commits
+
+	// Partitions are those assigned in the current generation, by topic and
+	// partition. Empty while the consumer holds none.
+	Partitions []PartitionStats
+}
+
+// PartitionStats describes one assigned partition.
+type PartitionStats struct {
+	Topic     string
+	Partition int
+
+	// Committed is the group's committed offset: the next message to
+	// handle. -1 while unknown (the group never committed it and no
+	// message has been fetched yet).
+	Committed int64
+
+	// HighWaterMark is the offset after the last message in the partition,
+	// as of the latest fetch or offset lookup; -1 while unknown.
+	HighWaterMark int64
+
+	// Lag is HighWaterMark minus Committed: the messages not yet handled
+	// and committed. -1 while either is unknown.
+	Lag int64
+}
+
+// ProducerStats is a snapshot of a [Producer]'s monotonic counters.
+type ProducerStats struct {
+	Messages uint64 // messages acknowledged by the brokers
+	Errors   uint64 // messages whose write failed
+}
+
+type consumerCounters struct {
+	messages, errors, retries, deadLettered, rebalances, commits atomic.Uint64
+}
+
+// partitionState is the consumer's view of one assigned partition.
+type partitionState struct {
+	topic     string
+	partition int
+	start     int64        // offset given by the assignment: committed, or First/LastOffset
+	committed atomic.Int64 // next offset committed to the group; -1 unknown
+	handled   atomic.Int64 // next offset after the last handled message; -1 none
+	position  atomic.Int64 // offset of the first fetched message; -1 none
+	hwm       atomic.Int64 // high watermark; -1 unknown
+}
+
+func newPartitionState(topic string, partition int, start int64) *partitionState {
+	p := &partitionState{topic: topic, partition: partition, start: start}
+	p.committed.Store(max(start, -1))
+	p.handled.Store(-1)
+	p.position.Store(-1)
+	p.hwm.Store(-1)
+	return p
+}
+
+func (p *partitionState) stats() PartitionStats {
+	s := PartitionStats{Topic: p.topic, Partition: p.partition, Committed: p.committed.Load(), HighWaterMark: p.hwm.Load(), Lag: -1}
+	if s.Committed < 0 {
+		s.Committed = p.position.Load() // nothing committed yet: we start here
+	}
+	if s.Committed >= 0 && s.HighWaterMark >= 0 {
+		s.Lag = max(s.HighWaterMark-s.Committed, 0)
+	}
+	return s
+}
+
+// Stats returns a snapshot of the consumer's counters and partitions. It is
+// safe to call at any time, from any goroutine.
+func (c *Consumer) Stats() ConsumerStats {
+	s := ConsumerStats{
+		Messages:     c.counters.messages.Load(),
+		Errors:       c.counters.errors.Load(),
+		Retries:      c.counters.retries.Load(),
+		DeadLettered: c.counters.deadLettered.Load(),
+		Rebalances:   c.counters.rebalances.Load(),
+		Commits:      c.counters.commits.Load(),
+	}
+	c.mu.Lock()
+	parts := c.parts
+	c.mu.Unlock()
+	for _, p := range parts {
+		s.Partitions = append(s.Partitions, p.stats())
+	}
+	slices.SortFunc(s.Partitions, func(a, b PartitionStats) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return s
+}

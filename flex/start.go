@@ -137,7 +137,7 @@ func (sv *supervisor) start(ctx context.Context, workers []Worker) error {
 		signal.Notify(sv.sigs, sv.cfg.signals...)
 		defer signal.Stop(sv.sigs)
 	}
-	sv.log.Info("flex: starting", "workers", len(workers))
+	sv.info("flex: starting", slog.Int("workers", len(workers)))
 	sv.emit(Event{Kind: EventStarting})
 
 	base := context.WithoutCancel(ctx) // Run outlives ctx until halted
@@ -153,7 +153,7 @@ func (sv *supervisor) start(ctx context.Context, workers []Worker) error {
 	}
 
 	err := sv.shutdown(ctx, sv.waitForTrigger(ctx))
-	sv.log.Info("flex: stopped", "duration", time.Since(began), "error", err)
+	sv.info("flex: stopped", slog.Duration("duration", time.Since(began)), slog.Any("error", err))
 	sv.emit(Event{Kind: EventStopped, Duration: time.Since(began), Err: err})
 	return err
 }
@@ -207,7 +207,7 @@ func isPanic(err error) bool {
 func (sv *supervisor) watchReady(m *member, ready <-chan struct{}) {
 	select {
 	case <-ready:
-		sv.log.Info("flex: worker ready", "worker", m.name)
+		sv.info("flex: worker ready", slog.String("worker", m.name))
 		sv.emit(Event{Kind: EventWorkerReady, Worker: m.name})
 	case <-m.done:
 	}
@@ -219,7 +219,7 @@ func (sv *supervisor) waitForTrigger(ctx context.Context) string {
 	case <-ctx.Done():
 		return fmt.Sprintf("context done: %v", context.Cause(ctx))
 	case sig := <-sv.sigs:
-		sv.log.Info("flex: signal received", "signal", sig.String())
+		sv.info("flex: signal received", slog.String("signal", sig.String()))
 		return "signal " + sig.String()
 	case m := <-sv.exited:
 		sv.mu.Lock()
@@ -237,7 +237,7 @@ func (sv *supervisor) waitForTrigger(ctx context.Context) string {
 func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 	sv.health.shuttingDown.Store(true)
 	delay, timeout := *sv.cfg.shutdownDelay, *sv.cfg.shutdownTimeout
-	sv.log.Info("flex: shutting down", "reason", reason, "delay", delay, "timeout", timeout)
+	sv.info("flex: shutting down", slog.String("reason", reason), slog.Duration("delay", delay), slog.Duration("timeout", timeout))
 	sv.emit(Event{Kind: EventShutdown, Reason: reason})
 
 	if delay > 0 {

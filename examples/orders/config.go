@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-flexible/flexible/flex"
+	"github.com/go-flexible/flexible/flexcron"
+	"github.com/go-flexible/flexible/flexkafka"
+)
+
+// Environment variables of the order system itself. The modules read their
+// own: FLEX_HTTP_ADDR, FLEX_METRICS_ADDR, FLEX_KAFKA_BROKERS,
+// FLEX_SHUTDOWN_TIMEOUT and the rest (see README.md).
+const (
+	envDatabaseURL    = "DATABASE_URL"
+	envSQLitePath     = "ORDERS_SQLITE_PATH"
+	envKafkaDataDir   = "ORDERS_KAFKA_DATA_DIR"
+	envKafkaPrefix    = "ORDERS_KAFKA_PREFIX"
+	envOutboxInterval = "ORDERS_OUTBOX_INTERVAL"
+	envPaymentTimeout = "ORDERS_PAYMENT_TIMEOUT"
+	envExpirySpec     = "ORDERS_EXPIRY_SPEC"
+)
+
+// config is the configuration of the order system: loadConfig fills it
+// from the environment, and tests build it in code.
+type config struct {
+	DatabaseURL string // PostgreSQL; empty means SQLite at SQLitePath
+	SQLitePath  string
+
+	// Brokers are the Kafka brokers. Empty means FLEX_KAFKA_BROKERS, read
+	// by flexkafka, or when that is not set either, an in-process cluster
+	// keeping its data in KafkaDataDir.
+	Brokers      []string
+	KafkaDataDir string
+	KafkaPrefix  string // prefixes topics and consumer groups
+
+	OutboxInterval time.Duration // how often the relay polls the outbox
+	PaymentTimeout time.Duration // how long an order may stay unpaid
+	ExpirySpec     string        // cron spec of the expiry job
+
+	// Set in code only; empty means the modules' environment and defaults.
+	HTTPAddr        string             // public API
+	MetricsAddr     string             // operations server
+	Logger          *slog.Logger       // nil means slog.Default()
+	ServiceOptions  []flex.Option      // added to the service's
+	ConsumerOptions []flexkafka.Option // added to both consumers'
+}
+
+// loadConfig reads the configuration from the environment, with defaults.
+// An invalid value is reported with the variable's name and value.
+func loadConfig() (config, error) {
+	cfg := config{
+		DatabaseURL:  os.Getenv(envDatabaseURL),
+		SQLitePath:   getenv(envSQLitePath, filepath.Join(os.TempDir(), "flexible-orders.db")),
+		KafkaDataDir: getenv(envKafkaDataDir, filepath.Join(os.TempDir(), "flexible-orders-kafka")),
+		KafkaPrefix:  os.Getenv(envKafkaPrefix),
+		ExpirySpec:   getenv(envExpirySpec, "@every 1m"),
+	}
+	var err error
+	if cfg.OutboxInterval, err = durationEnv(envOutboxInterval, 200*time.Millisecond); err != nil {
+		return cfg, err
+	}
+	if cfg.PaymentTimeout, err = durationEnv(envPaymentTimeout, 15*time.Minute); err != nil {
+		return cfg, err
+	}
+	if _, err := flexcron.Parse(cfg.ExpirySpec, nil); err != nil {
+		return cfg, fmt.Errorf("orders: invalid %s %q: %w", envExpirySpec, cfg.ExpirySpec, err)
+	}
+	return cfg, nil
+}
+
+func getenv(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// durationEnv reads a positive Go duration from the environment.
+func durationEnv(key string, def time.Duration) (time.Duration, error) {
+	raw := os.Getenv(key)
+	if raw == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("orders: invalid %s %q: want a positive Go duration such as %q", key, raw, def.String())
+	}
+	return d, nil
+}

@@ -1,0 +1,73 @@
+// Command orders is an e-commerce order system built from the flexible
+// modules only: a public HTTP API takes orders, Kafka carries their events
+// to a payments and a shipping consumer, a transactional outbox makes sure
+// no event is lost, a cron job expires unpaid orders, and an operations
+// server exposes metrics, profiles and health.
+//
+//	cd examples && go run ./orders
+//
+// With nothing configured it keeps its orders in an SQLite file and starts
+// an in-process Kafka broker; DATABASE_URL selects PostgreSQL and
+// FLEX_KAFKA_BROKERS a real Kafka cluster. See README.md for a walkthrough
+// with curl and every environment variable.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+)
+
+func main() {
+	if err := run(context.Background()); err != nil {
+		slog.Error("orders: stopped with an error", "error", err)
+		os.Exit(1)
+	}
+}
+
+// run builds the system from the environment and runs it until SIGINT or
+// SIGTERM (flex handles both) or until ctx is done.
+func run(ctx context.Context) error {
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close() // the database and Kafka outlive every worker
+	return a.start(ctx)
+}
+
+// start runs the workers until shutdown. They start in the order given;
+// at shutdown flex halts them one at a time in the reverse order, waiting
+// for each one's Run to return before halting the next. So each worker is
+// halted only after every worker that hands it work has stopped:
+//
+//  1. api halts first: it stops accepting connections and lets the
+//     requests in flight finish. An order that got its 201 is committed,
+//     with its event in the outbox.
+//  2. cron: no new expiry run starts; a running one completes.
+//  3. consumers (payments and shipping, a group halted concurrently):
+//     they finish the messages in hand, whose changes write events to the
+//     outbox, commit their offsets and leave their groups.
+//  4. relay: nothing writes to the outbox any more; it publishes what is
+//     left through the producer, which still runs.
+//  5. producer: flushes and closes; nobody produces any more.
+//  6. ops halts last: /metrics and /livez answer until the end, while
+//     /readyz has been failing since shutdown began.
+//
+// Whatever the deadline (FLEX_SHUTDOWN_TIMEOUT) cuts short is delayed, not
+// lost: outbox rows not yet published are published after the next start,
+// and messages not yet committed are delivered again, and applied once.
+func (a *app) start(ctx context.Context) error {
+	return a.service.Start(ctx,
+		a.ops,
+		a.producer,
+		a.relay,
+		a.consumers,
+		a.cron,
+		a.api,
+	)
+}

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-flexible/flexible/flexkafka"
+	"github.com/segmentio/kafka-go"
+)
+
+// relayBatch is how many outbox rows the relay publishes in one write.
+const relayBatch = 100
+
+// relay is the worker that publishes the outbox to Kafka: every interval
+// it reads the unsent rows, oldest first, writes them with the producer,
+// which waits for every in-sync replica to acknowledge them, and only then
+// marks them sent. A row whose write fails, or whose mark is lost, is
+// published again: delivery is at least once, and the consumers are
+// idempotent.
+//
+// Several replicas may publish the same row twice; that is a duplicate,
+// never a loss. A row that can never be published (its topic was deleted)
+// holds back the rows after it: orders_outbox_failures_total rising is the
+// alert.
+//
+// A relay is a flex.Worker that runs once. Its methods are safe for
+// concurrent use.
+type relay struct {
+	store    *store
+	producer *flexkafka.Producer
+	interval time.Duration
+	log      *slog.Logger
+
+	published atomic.Uint64 // rows published, for the metrics
+	failures  atomic.Uint64 // failed passes, for the metrics
+	failing   atomic.Bool   // the last pass failed
+
+	ready chan struct{} // closed when Run starts
+	stop  chan struct{} // closed by the first Halt
+	done  chan struct{} // closed when Run returns
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // cancels Run's context; nil until Run
+}
+
+func newRelay(s *store, p *flexkafka.Producer, interval time.Duration, log *slog.Logger) *relay {
+	return &relay{store: s, producer: p, interval: interval, log: log,
+		ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// String names the relay in flex's logs and metrics.
+func (r *relay) String() string { return "outbox-relay" }
+
+// Ready returns a channel closed once Run has started. It implements
+// flex.Readier.
+func (r *relay) Ready() <-chan struct{} { return r.ready }
+
+// Run publishes the outbox every interval until halted. Halting publishes
+// what is left one last time: the rows written by the consumers, which are
+// halted before the relay, while the producer, halted after it, still runs.
+// Run returns nil once halted, at once after an earlier Halt, and the
+// error of ctx when ctx is cancelled. A second Run returns nil at once.
+func (r *relay) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.cancel != nil || isClosed(r.stop) {
+		r.mu.Unlock()
+		return nil // run already, or halted before running
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.mu.Unlock()
+	close(r.ready)
+	defer close(r.done)
+	defer r.cancel()
+
+	tick := time.NewTicker(r.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.stop:
+			if err := r.publishAll(ctx); err != nil {
+				r.log.Warn("orders: outbox rows left for the next start", "error", err)
+			}
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			r.publishAll(ctx)
+		}
+	}
+}
+
+// Halt asks Run to publish the outbox one last time and return, and waits
+// for it until ctx is done. Then it cancels Run's context, abandoning the
+// last pass (its rows stay in the outbox for the next start), and returns
+// an error wrapping ctx.Err(). Halt is safe before Run (Run then returns
+// at once), without Run, concurrently and more than once.
+func (r *relay) Halt(ctx context.Context) error {
+	r.mu.Lock()
+	if !isClosed(r.stop) {
+		close(r.stop)
+	}
+	cancelRun := r.cancel
+	r.mu.Unlock()
+	if cancelRun == nil {
+		return nil // Run will return at once
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		cancelRun()
+		return fmt.Errorf("orders: outbox relay: last publish abandoned: %w", ctx.Err())
+	}
+}
+
+// publishAll publishes batches until the outbox is empty or a pass fails.
+// It logs when the relay starts failing and when it recovers, not every
+// failed pass.
+func (r *relay) publishAll(ctx context.Context) error {
+	for {
+		n, err := r.publish(ctx)
+		if err != nil {
+			r.failures.Add(1)
+			if !r.failing.Swap(true) {
+				r.log.Error("orders: outbox relay failing, will retry", "error", err)
+			}
+			return err
+		}
+		if r.failing.Swap(false) {
+			r.log.Info("orders: outbox relay recovered")
+		}
+		if n < relayBatch {
+			return nil
+		}
+	}
+}
+
+// publish publishes one batch of pending rows and returns how many.
+func (r *relay) publish(ctx context.Context) (int, error) {
+	rows, err := r.store.pendingOutbox(ctx, relayBatch)
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	msgs := make([]kafka.Message, len(rows))
+	ids := make([]int64, len(rows))
+	for i, row := range rows {
+		msgs[i] = kafka.Message{Topic: row.topic, Key: []byte(row.key), Value: row.payload}
+		ids[i] = row.id
+	}
+	if err := r.producer.Produce(ctx, msgs...); err != nil {
+		return 0, fmt.Errorf("orders: publish %d outbox rows: %w", len(msgs), err)
+	}
+	// Acknowledged by Kafka: only now may the rows be marked sent.
+	if err := r.store.markSent(ctx, ids); err != nil {
+		return 0, err
+	}
+	r.published.Add(uint64(len(rows)))
+	return len(rows), nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

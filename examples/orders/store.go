@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// errNotFound is returned by the store's methods for an order ID that does
+// not exist.
+var errNotFound = errors.New("orders: no such order")
+
+// store keeps orders and the outbox in one database, PostgreSQL or SQLite,
+// with the same SQL. Every change of an order writes its event to the
+// outbox in the same transaction, so that the change and its announcement
+// are committed, or lost, together.
+type store struct {
+	db     *sql.DB
+	topics topics
+}
+
+// createOrder stores a new order, from a valid request, and its
+// orders.created event.
+func (s *store) createOrder(ctx context.Context, req newOrderRequest) (order, error) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	o := order{
+		ID:         "ord_" + strings.ToLower(rand.Text()),
+		Customer:   strings.TrimSpace(req.Customer),
+		Status:     statusCreated,
+		Items:      make([]item, len(req.Items)),
+		TotalCents: total(req.Items),
+		CreatedAt:  now,
+		UpdatedAt:  now,
+	}
+	for i, it := range req.Items {
+		o.Items[i] = item{SKU: strings.TrimSpace(it.SKU), Qty: it.Qty, PriceCents: it.PriceCents}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer, status, total_cents, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5)`, o.ID, o.Customer, o.Status, o.TotalCents, now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		for i, it := range o.Items {
+			_, err := tx.ExecContext(ctx, `INSERT INTO order_items (order_id, line, sku, qty, price_cents)
+				VALUES ($1, $2, $3, $4, $5)`, o.ID, i+1, it.SKU, it.Qty, it.PriceCents)
+			if err != nil {
+				return err
+			}
+		}
+		return s.enqueue(ctx, tx, event{OrderID: o.ID, Status: o.Status, Customer: o.Customer, TotalCents: o.TotalCents, Time: now})
+	})
+	if err != nil {
+		return order{}, fmt.Errorf("orders: create order: %w", err)
+	}
+	return o, nil
+}
+
+// apply moves order id along t and writes the event of its new status to
+// the outbox, in one transaction. The UPDATE is conditional (WHERE status
+// = t.from): when the order is no longer in t.from, because t was already
+// applied (a message delivered twice) or another transition won the race,
+// nothing changes and apply returns false with the order's current status.
+func (s *store) apply(ctx context.Context, id string, t transition) (applied bool, current status, err error) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		ev := event{OrderID: id, Status: t.to, Time: now}
+		err := tx.QueryRowContext(ctx, `UPDATE orders SET status = $1, updated_at = $2
+			WHERE id = $3 AND status = $4 RETURNING customer, total_cents`,
+			t.to, now.UnixMilli(), id, t.from).Scan(&ev.Customer, &ev.TotalCents)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE id = $1`, id).Scan(&current)
+			if errors.Is(err, sql.ErrNoRows) {
+				return errNotFound
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		applied, current = true, t.to
+		return s.enqueue(ctx, tx, ev)
+	})
+	if err != nil {
+		return false, "", fmt.Errorf("orders: order %s: %s → %s: %w", id, t.from, t.to, err)
+	}
+	return applied, current, nil
+}
+
+// expireUnpaid moves the orders created before cutoff and still unpaid to
+// expired, with their events, and returns their IDs.
+func (s *store) expireUnpaid(ctx context.Context, cutoff time.Time) ([]string, error) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	var ids []string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE orders SET status = $1, updated_at = $2
+			WHERE status = $3 AND created_at < $4 RETURNING id, customer, total_cents`,
+			toExpired.to, now.UnixMilli(), toExpired.from, cutoff.UnixMilli())
+		if err != nil {
+			return err
+		}
+		var events []event
+		for rows.Next() {
+			ev := event{Status: toExpired.to, Time: now}
+			if err := rows.Scan(&ev.OrderID, &ev.Customer, &ev.TotalCents); err != nil {
+				rows.Close()
+				return err
+			}
+			events = append(events, ev)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, ev := range events {
+			if err := s.enqueue(ctx, tx, ev); err != nil {
+				return err
+			}
+			ids = append(ids, ev.OrderID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("orders: expire unpaid orders: %w", err)
+	}
+	return ids, nil
+}
+
+// enqueue writes ev to the outbox, within tx.
+func (s *store) enqueue(ctx context.Context, tx *sql.Tx, ev event) error {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO outbox (topic, msg_key, payload, created_at) VALUES ($1, $2, $3, $4)`,
+		s.topics.status(ev.Status), ev.OrderID, string(payload), ev.Time.UnixMilli())
+	return err
+}
+
+// getOrder returns the order id with its items, or errNotFound.
+func (s *store) getOrder(ctx context.Context, id string) (order, error) {
+	orders, err := s.queryOrders(ctx, `WHERE id = $1`, id)
+	if err != nil {
+		return order{}, fmt.Errorf("orders: get order %s: %w", id, err)
+	}
+	if len(orders) == 0 {
+		return order{}, errNotFound
+	}
+	return orders[0], nil
+}
+
+// recentOrders returns the limit most recently created orders, newest first.
+func (s *store) recentOrders(ctx context.Context, limit int) ([]order, error) {
+	orders, err := s.queryOrders(ctx, `ORDER BY seq DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("orders: list recent orders: %w", err)
+	}
+	return orders, nil
+}
+
+// queryOrders returns the orders selected by the clause (WHERE, ORDER BY,
+// LIMIT) of a query on orders, in its order, each with its items.
+func (s *store) queryOrders(ctx context.Context, clause string, args ...any) ([]order, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT o.id, o.customer, o.status, o.total_cents, o.created_at, o.updated_at,
+			i.sku, i.qty, i.price_cents
+		FROM (SELECT * FROM orders `+clause+`) o
+		JOIN order_items i ON i.order_id = o.id
+		ORDER BY o.seq DESC, i.line`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var orders []order
+	for rows.Next() {
+		var (
+			o              order
+			it             item
+			created, moved int64
+		)
+		if err := rows.Scan(&o.ID, &o.Customer, &o.Status, &o.TotalCents, &created, &moved,
+			&it.SKU, &it.Qty, &it.PriceCents); err != nil {
+			return nil, err
+		}
+		if n := len(orders); n > 0 && orders[n-1].ID == o.ID {
+			orders[n-1].Items = append(orders[n-1].Items, it)
+			continue
+		}
+		o.CreatedAt, o.UpdatedAt = time.UnixMilli(created).UTC(), time.UnixMilli(moved).UTC()
+		o.Items = []item{it}
+		orders = append(orders, o)
+	}
+	return orders, rows.Err()
+}
+
+// outboxRow is an event waiting in the outbox to be published.
+type outboxRow struct {
+	id      int64
+	topic   string
+	key     string
+	payload []byte
+}
+
+// pendingOutbox returns up to limit unsent rows, oldest first.
+func (s *store) pendingOutbox(ctx context.Context, limit int) ([]outboxRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, topic, msg_key, payload FROM outbox
+		WHERE sent_at IS NULL ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("orders: read outbox: %w", err)
+	}
+	defer rows.Close()
+	var pending []outboxRow
+	for rows.Next() {
+		var r outboxRow
+		var payload string
+		if err := rows.Scan(&r.id, &r.topic, &r.key, &payload); err != nil {
+			return nil, fmt.Errorf("orders: read outbox: %w", err)
+		}
+		r.payload = []byte(payload)
+		pending = append(pending, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("orders: read outbox: %w", err)
+	}
+	return pending, nil
+}
+
+// markSent records that the outbox rows ids were published.
+func (s *store) markSent(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, time.Now().UnixMilli())
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", i+2)
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET sent_at = $1 WHERE id IN (`+strings.Join(marks, ", ")+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("orders: mark %d outbox rows sent: %w", len(ids), err)
+	}
+	return nil
+}
+
+// purgeSent deletes the outbox rows sent before cutoff, and returns how many.
+func (s *store) purgeSent(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE sent_at < $1`, cutoff.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("orders: purge sent outbox rows: %w", err)
+	}
+	return res.RowsAffected()
+}
+
+// inTx runs fn in a transaction, committed when fn returns nil.
+func (s *store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}

@@ -144,6 +144,7 @@ func checkOps(t *testing.T, sys *system) {
 		`http_requests_total{code="201",method="POST",route="POST /orders"}`,
 		`flex_worker_up{worker="outbox-relay"} 1`,
 		`orders_outbox_published_total`,
+		`orders_cron_runs_total{job="expire-unpaid-orders"}`,
 		`orders_kafka_consumer_dead_lettered_total{group="kafka-consumer:` + sys.store.topics.group("payments") + `"} 2`,
 	} {
 		if !strings.Contains(string(body), want) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
+	"strings"
 	"sync"
 )
 
@@ -70,6 +72,21 @@ type RunFunc func(ctx context.Context) error
 
 // Run calls f(ctx).
 func (f RunFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// String names f after the function it holds, such as "main.heartbeat" or
+// "main.main.func1" for a closure, so that function workers can be told
+// apart in logs and errors without [Named].
+func (f RunFunc) String() string {
+	if f == nil {
+		return "flex.RunFunc(nil)"
+	}
+	fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer())
+	if fn == nil {
+		return "flex.RunFunc"
+	}
+	name := fn.Name()
+	return name[strings.LastIndexByte(name, '/')+1:] // drop the import path
+}
 
 // Func returns a [Worker] that calls run and is halted by cancelling the
 // context given to run. See [FromRunner].

@@ -76,7 +76,8 @@ func TestNames(t *testing.T) {
 	}{
 		{newProbe("by-stringer"), "by-stringer"},
 		{flex.Named("explicit", newProbe("x")), "explicit"},
-		{flex.Func(blockUntilDone), "flex.RunFunc"},
+		{flex.Func(blockUntilDone), "flex_test.blockUntilDone"},
+		{flex.RunFunc(nil), "flex.RunFunc"},
 		{flex.FromRunner(newProbe("inner")), "inner"},
 		{struct{ flex.Worker }{}, "struct { flex.Worker }"},
 		{typedNil, "*flex_test.probe"},

@@ -100,17 +100,18 @@ func Func(run func(ctx context.Context) error) Worker {
 // Halt before Run makes the next Run return nil at once. The Worker may run
 // only once; later Runs return nil at once.
 func FromRunner(r Runner) Worker {
-	return &runnerWorker{r: r, done: make(chan struct{})}
+	return &runnerWorker{r: r}
 }
 
 type runnerWorker struct {
-	r    Runner
-	done chan struct{} // closed when Run returns, or by a Halt before Run
+	r Runner
 
-	mu     sync.Mutex
-	ran    bool               // Run was called, or can no longer be
-	halted bool               // Halt was called
-	cancel context.CancelFunc // cancels the running r.Run
+	mu       sync.Mutex
+	ran      bool               // Run was called, or can no longer be
+	halted   bool               // Halt was called
+	finished bool               // Run has returned, or will never run
+	cancel   context.CancelFunc // cancels the running r.Run
+	done     chan struct{}      // made by a Halt that must wait; closed when Run returns
 }
 
 func (w *runnerWorker) Run(ctx context.Context) error {
@@ -123,8 +124,8 @@ func (w *runnerWorker) Run(ctx context.Context) error {
 	}
 	w.ran, w.cancel = true, cancel
 	w.mu.Unlock()
-	defer close(w.done)
 
+	defer w.finish() // deferred: r.Run may panic
 	err := w.r.Run(ctx)
 	if errors.Is(err, context.Canceled) && w.wasHalted() {
 		return nil // the cancellation is how Halt asked Run to return
@@ -132,10 +133,36 @@ func (w *runnerWorker) Run(ctx context.Context) error {
 	return err
 }
 
+// finish records that Run has returned and wakes a waiting Halt.
+func (w *runnerWorker) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finished = true
+	if w.done != nil {
+		close(w.done)
+	}
+}
+
+func (w *runnerWorker) wasHalted() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.halted
+}
+
 func (w *runnerWorker) Halt(ctx context.Context) error {
 	w.stop()
+	w.mu.Lock()
+	if w.finished {
+		w.mu.Unlock()
+		return nil
+	}
+	if w.done == nil {
+		w.done = make(chan struct{}) // only now: most halts come through Start, which waits otherwise
+	}
+	done := w.done
+	w.mu.Unlock()
 	select {
-	case <-w.done:
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("flex: halt %s: run did not return: %w", Name(w), ctx.Err())
@@ -151,20 +178,10 @@ func (w *runnerWorker) stop() {
 	}
 	w.halted = true
 	if !w.ran {
-		w.ran = true // Run will not start
-		close(w.done)
+		w.ran, w.finished = true, true // Run will not start
 		return
 	}
 	w.cancel()
-}
-
-// runDone implements [stopper].
-func (w *runnerWorker) runDone() <-chan struct{} { return w.done }
-
-func (w *runnerWorker) wasHalted() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.halted
 }
 
 // String names the worker after the Runner it wraps.
@@ -172,11 +189,10 @@ func (w *runnerWorker) String() string { return Name(w.r) }
 
 // stopper is implemented by this package's own workers, whose Halt only
 // asks Run to return and waits for it: halting them needs no goroutine to
-// bound a Halt that might ignore its context, and a Group can stop them all
-// before waiting for any.
+// bound a Halt that might ignore its context (their owner waits for Run to
+// return instead), and a Group can stop them all before waiting for any.
 type stopper interface {
-	stop()                    // ask Run to return; never blocks
-	runDone() <-chan struct{} // closed once Run has returned or never will run
+	stop() // ask Run to return, or not to start; never blocks
 }
 
 func isClosed(ch <-chan struct{}) bool {

@@ -66,7 +66,7 @@ func (m *member) run(exited func(*member)) {
 func (m *member) halt(ctx context.Context) error {
 	if s, ok := m.w.(stopper); ok {
 		s.stop()
-		return m.waitStopped(ctx, s)
+		return m.waitStopped(ctx)
 	}
 	result := make(chan error, 1)
 	go func() { result <- m.callHalt(ctx) }()
@@ -79,9 +79,10 @@ func (m *member) halt(ctx context.Context) error {
 }
 
 // waitStopped waits for a stopped stopper's Run to return until ctx is done.
-func (m *member) waitStopped(ctx context.Context, s stopper) error {
+// (Its Run returns at once if it has not started, so done is closed soon.)
+func (m *member) waitStopped(ctx context.Context) error {
 	select {
-	case <-s.runDone():
+	case <-m.done:
 		return nil
 	case <-ctx.Done():
 		return &WorkerError{Worker: m.name, Op: "halt", Err: fmt.Errorf("run did not return before the deadline: %w", ctx.Err())}

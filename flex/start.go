@@ -297,8 +297,8 @@ func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
 	case sig := <-sv.sigs:
 		return sig, false
 	}
-	if s, ok := m.w.(stopper); ok && !isClosed(s.runDone()) {
-		err = m.waitStopped(ctx, s) // the deadline passed: report it as Halt's
+	if _, ok := m.w.(stopper); ok && !m.isDone() {
+		err = m.waitStopped(ctx) // the deadline passed: report it as Halt's
 	}
 	sv.report(EventWorkerHalted, m, time.Since(began), err)
 	return nil, true

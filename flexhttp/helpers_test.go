@@ -76,9 +76,10 @@ func newClient(t *testing.T) *http.Client {
 }
 
 type response struct {
-	code int
-	body string
-	err  error
+	code   int
+	body   string
+	closed bool // the server said it closes the connection after this response
+	err    error
 }
 
 // get does a GET and reads the whole response.
@@ -89,7 +90,7 @@ func get(c *http.Client, url string) response {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return response{code: resp.StatusCode, body: string(body), err: err}
+	return response{code: resp.StatusCode, body: string(body), closed: resp.Close, err: err}
 }
 
 // getAsync does a GET in a goroutine.

@@ -39,8 +39,9 @@ type Server struct {
 
 	ready     chan struct{} // closed once listening
 	drained   chan struct{} // closed when the drain has ended, either way
-	drainErr  error         // how it ended, written before drained is closed
-	drainOnce sync.Once
+	drainErr  error         // how it ended: the first outcome recorded
+	errOnce   sync.Once     // guards drainErr
+	drainOnce sync.Once     // guards close(drained)
 
 	mu      sync.Mutex
 	started bool   // Run was called
@@ -197,7 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 // first that a drain in progress was cut short.
 func (s *Server) closeOnCancel(ctx context.Context) {
 	if s.isHalted() {
-		s.endDrain(fmt.Errorf("flexhttp: drain of %s cut short, connections force-closed: Run's context was cancelled: %w", s.addr, ctx.Err()))
+		s.endDrain(fmt.Errorf("flexhttp: drain of %s cut short, connections force-closed: Run's context was cancelled: %w", s.listenAddr(), ctx.Err()))
 	}
 	s.srv.Close()
 }
@@ -238,7 +239,7 @@ func (s *Server) Halt(ctx context.Context) error {
 			return s.abandon(ctx)
 		}
 		if err != nil {
-			err = fmt.Errorf("flexhttp: halt %s: %w", s.addr, err)
+			err = fmt.Errorf("flexhttp: halt %s: %w", s.listenAddr(), err)
 		}
 		s.endDrain(err)
 		if err = s.drainErr; err == nil {
@@ -259,22 +260,27 @@ func (s *Server) Halt(ctx context.Context) error {
 	}
 }
 
-// abandon ends a drain whose deadline has passed.
+// abandon ends a drain whose deadline has passed. It records the outcome
+// before closing the connections: once they are closed, a Halt still
+// draining sees the server idle and would otherwise record a clean drain.
 func (s *Server) abandon(ctx context.Context) error {
+	s.record(fmt.Errorf("flexhttp: drain of %s abandoned at deadline, connections force-closed: %w", s.listenAddr(), ctx.Err()))
 	s.srv.Close()
-	err := fmt.Errorf("flexhttp: drain of %s abandoned at deadline, connections force-closed: %w", s.addr, ctx.Err())
-	s.endDrain(err)
+	s.endDrain(nil)
 	s.log().Warn("flexhttp: drain abandoned at deadline, connections force-closed", "server", s.String(), "error", ctx.Err())
-	return err
+	return s.drainErr
 }
 
-// endDrain records how the drain ended, the first time it is called, and
-// lets Run and waiting Halts return.
+// record records how the drain ended, the first time it is called.
+func (s *Server) record(err error) {
+	s.errOnce.Do(func() { s.drainErr = err })
+}
+
+// endDrain records how the drain ended, unless that was recorded already,
+// and lets Run and waiting Halts return.
 func (s *Server) endDrain(err error) {
-	s.drainOnce.Do(func() {
-		s.drainErr = err
-		close(s.drained)
-	})
+	s.record(err)
+	s.drainOnce.Do(func() { close(s.drained) })
 }
 
 // Ready returns a channel that is closed once Run is listening, so that
@@ -300,6 +306,15 @@ func (s *Server) String() string {
 		scheme = "https"
 	}
 	return scheme + "(" + s.addr + ")"
+}
+
+// listenAddr is the address listened on, once known, else the configured
+// one: errors name ":0" by the port actually bound.
+func (s *Server) listenAddr() string {
+	if a := s.Addr(); a != "" {
+		return a
+	}
+	return s.addr
 }
 
 func (s *Server) isHalted() bool {

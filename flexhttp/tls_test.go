@@ -250,3 +250,53 @@ func (h *chanHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h *chanHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h *chanHandler) WithGroup(string) slog.Handler      { return h }
+
+// An in-flight HTTP/2 request completes during Halt, as over HTTP/1.1, and
+// the drain then ends: net/http sends GOAWAY and closes the connection once
+// its last stream is done.
+func TestTLSHaltDrainsInFlightHTTP2Request(t *testing.T) {
+	certFile, keyFile, pool := writeCert(t)
+	h := newBlockingHandler(t)
+	srv := &http.Server{Handler: h}
+	shutdown := onShutdown(srv)
+	s := newServer(t, srv, flexhttp.WithTLS(certFile, keyFile))
+	done := run(t, s)
+
+	type result struct {
+		proto string
+		body  string
+		err   error
+	}
+	inflight := make(chan result, 1)
+	client := tlsClient(t, pool, nil)
+	go func() {
+		resp, err := client.Get("https://" + s.Addr())
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		inflight <- result{resp.Proto, string(body), err}
+	}()
+	await(t, h.started, "handler start")
+	halted := make(chan error, 1)
+	go func() { halted <- s.Halt(context.Background()) }()
+	await(t, shutdown, "shutdown start")
+	select {
+	case err := <-halted:
+		t.Fatalf("Halt returned %v while an HTTP/2 request was in flight", err)
+	default:
+	}
+
+	close(h.release)
+	if got := await(t, inflight, "in-flight response"); got.err != nil || got.proto != "HTTP/2.0" || got.body != "done" {
+		t.Errorf("in-flight request = %s %q, %v; want HTTP/2.0 \"done\", nil", got.proto, got.body, got.err)
+	}
+	if err := await(t, halted, "Halt"); err != nil {
+		t.Errorf("Halt = %v, want nil", err)
+	}
+	if err := await(t, done, "Run"); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}

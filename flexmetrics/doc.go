@@ -25,11 +25,14 @@
 // runtime/trace. flexmetrics does not import net/http/pprof, whose init
 // registers the endpoints on http.DefaultServeMux, where any server of the
 // program serving DefaultServeMux would expose them (Kubernetes
-// CVE-2019-11248 was such an exposure): importing flexmetrics registers
-// nothing on DefaultServeMux, and the endpoints exist only on the
-// operations server. If another package of the program imports
-// net/http/pprof, DefaultServeMux has them regardless: never serve it on a
-// public port (flexhttp never does on its own).
+// CVE-2019-11248 was such an exposure): flexmetrics registers no profiling
+// endpoint on DefaultServeMux, and they exist only on the operations
+// server. DefaultServeMux is not empty for all that: the Prometheus client
+// library imports expvar, whose init registers GET /debug/vars there, which
+// shows the command line and memory statistics; and any other package of
+// the program that imports net/http/pprof adds the profiles. Never serve
+// DefaultServeMux on a public port (flexhttp never does on its own: a nil
+// Handler means 404, not DefaultServeMux).
 //
 // CPU profiles and traces last at most [EnvPprofMaxDuration] (30 s), and the
 // server's WriteTimeout exceeds it. Named profiles are not served as deltas

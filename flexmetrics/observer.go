@@ -17,13 +17,18 @@ import (
 //	flex_worker_errors_total{worker, op}            counter: errors returned by Run (op="run") or Halt (op="halt")
 //	flex_worker_panics_total{worker, op}            counter: panics recovered from Run or Halt
 //
-// worker is the worker's name (see flex.Name). The series of a worker are
-// created, at zero, when it starts, so that rate() and alerts see them
-// before the first error. A panic counts as a panic, not as an error. An
-// Observer is safe for concurrent use.
+// worker is the worker's name (see flex.Name). Workers that share a name
+// (two values of one type without a String method, say) share its series:
+// the gauges then count how many of them are up and ready. Events name
+// workers only, so when one of them stops the Observer cannot tell whether
+// it was a ready one; name workers apart with flex.Named to avoid that.
+//
+// The series of a worker are created, at zero, when it starts, so that
+// rate() and alerts see them before the first error. A panic counts as a
+// panic, not as an error. An Observer is safe for concurrent use.
 type Observer struct {
 	mu      sync.Mutex
-	running map[string]bool // by worker: Run started and not returned
+	workers map[string]*workerState // by name, while one is running
 
 	up     *prometheus.GaugeVec
 	ready  *prometheus.GaugeVec
@@ -31,6 +36,10 @@ type Observer struct {
 	errors *prometheus.CounterVec
 	panics *prometheus.CounterVec
 }
+
+// workerState counts the workers of one name whose Run is running, and
+// how many of those reported ready.
+type workerState struct{ running, ready int }
 
 var _ flex.Observer = (*Observer)(nil)
 
@@ -42,7 +51,7 @@ func NewObserver(reg prometheus.Registerer) (*Observer, error) {
 		return nil, ErrNilRegisterer
 	}
 	o := &Observer{
-		running: make(map[string]bool),
+		workers: make(map[string]*workerState),
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "flex_worker_up",
 			Help: "Whether the worker's Run is running (1) or not (0).",
@@ -76,10 +85,14 @@ func (o *Observer) Observe(e flex.Event) {
 	switch e.Kind {
 	case flex.EventWorkerStarted:
 		o.mu.Lock()
-		o.running[e.Worker] = true
+		st := o.workers[e.Worker]
+		if st == nil {
+			st = &workerState{}
+			o.workers[e.Worker] = st
+		}
+		st.running++
+		o.set(e.Worker, st)
 		o.mu.Unlock()
-		o.up.WithLabelValues(e.Worker).Set(1)
-		o.ready.WithLabelValues(e.Worker).Set(0)
 		for _, op := range []string{"run", "halt"} {
 			o.errors.WithLabelValues(e.Worker, op)
 			o.panics.WithLabelValues(e.Worker, op)
@@ -88,21 +101,34 @@ func (o *Observer) Observe(e flex.Event) {
 		// The ready event comes from another goroutine than the stopped
 		// one and may arrive after it: a stopped worker stays unready.
 		o.mu.Lock()
-		if o.running[e.Worker] {
-			o.ready.WithLabelValues(e.Worker).Set(1)
+		if st := o.workers[e.Worker]; st != nil && st.ready < st.running {
+			st.ready++
+			o.set(e.Worker, st)
 		}
 		o.mu.Unlock()
 	case flex.EventWorkerStopped:
 		o.mu.Lock()
-		delete(o.running, e.Worker)
-		o.up.WithLabelValues(e.Worker).Set(0)
-		o.ready.WithLabelValues(e.Worker).Set(0)
+		if st := o.workers[e.Worker]; st != nil {
+			st.running--
+			st.ready = min(st.ready, st.running)
+			o.set(e.Worker, st)
+			if st.running == 0 {
+				delete(o.workers, e.Worker)
+			}
+		}
 		o.mu.Unlock()
 		o.failed(e, "run")
 	case flex.EventWorkerHalted:
 		o.halt.WithLabelValues(e.Worker).Observe(e.Duration.Seconds())
 		o.failed(e, "halt")
 	}
+}
+
+// set updates the gauges of worker; o.mu is held, so that concurrent events
+// leave the gauges as the counts say.
+func (o *Observer) set(worker string, st *workerState) {
+	o.up.WithLabelValues(worker).Set(float64(st.running))
+	o.ready.WithLabelValues(worker).Set(float64(st.ready))
 }
 
 func (o *Observer) failed(e flex.Event, op string) {

@@ -186,3 +186,36 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestObserverWorkersSharingAName checks the gauges of two workers with the
+// same name (two instances of one type without a String method, say): one
+// stopping leaves the other counted as up, and its ready event counts.
+func TestObserverWorkersSharingAName(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	obs, err := flexmetrics.NewObserver(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(step string, wantUp, wantReady float64) {
+		t.Helper()
+		mfs := gather(t, reg)
+		if got := mustSample(t, mfs, "flex_worker_up", map[string]string{"worker": "w"}); got != wantUp {
+			t.Errorf("%s: flex_worker_up = %v, want %v", step, got, wantUp)
+		}
+		if got := mustSample(t, mfs, "flex_worker_ready", map[string]string{"worker": "w"}); got != wantReady {
+			t.Errorf("%s: flex_worker_ready = %v, want %v", step, got, wantReady)
+		}
+	}
+	obs.Observe(flex.Event{Kind: flex.EventWorkerStarted, Worker: "w"})
+	obs.Observe(flex.Event{Kind: flex.EventWorkerReady, Worker: "w"})
+	obs.Observe(flex.Event{Kind: flex.EventWorkerStarted, Worker: "w"})
+	check("two started, one ready", 2, 1)
+	obs.Observe(flex.Event{Kind: flex.EventWorkerReady, Worker: "w"})
+	check("two started, two ready", 2, 2)
+	obs.Observe(flex.Event{Kind: flex.EventWorkerStopped, Worker: "w"})
+	check("one stopped", 1, 1)
+	obs.Observe(flex.Event{Kind: flex.EventWorkerStopped, Worker: "w"})
+	check("both stopped", 0, 0)
+	obs.Observe(flex.Event{Kind: flex.EventWorkerReady, Worker: "w"}) // late
+	check("a late ready event", 0, 0)
+}

@@ -78,7 +78,8 @@ type config struct {
 }
 
 // WithAddr sets the address to listen on, overriding FLEX_METRICS_ADDR and
-// the Addr of the server given to [WithServer]. Use "127.0.0.1:0" in tests
+// the Addr of the server given to [WithServer] (which comes after
+// FLEX_METRICS_ADDR, as http.Server.Addr does in flexhttp). Use "127.0.0.1:0" in tests
 // for a free port, then [Server.Addr] once ready.
 func WithAddr(addr string) Option { return func(c *config) { c.addr = &addr } }
 
@@ -113,7 +114,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithServer makes the operations server use srv, with its timeouts, TLS
 // configuration, limits and hooks, instead of a new http.Server. Its
 // Handler must be nil: [New] sets it to the operations mux. Its Addr, when
-// not empty, is used unless [WithAddr] is given, before FLEX_METRICS_ADDR.
+// not empty, is used when neither [WithAddr] nor FLEX_METRICS_ADDR is given.
 // A zero WriteTimeout is set to the pprof max duration plus
 // [WriteTimeoutMargin]; a positive one must exceed the pprof max duration
 // when pprof is on. The other timeouts left at zero get flexhttp's
@@ -157,11 +158,12 @@ func newConfig(opts []Option) (settings, error) {
 	}
 	s := settings{registry: c.registry, logger: c.logger, server: c.server, health: c.health}
 
-	var addrSrv *string
-	if c.server != nil && c.server.Addr != "" {
-		addrSrv = &c.server.Addr
+	// As in flexhttp, the environment beats the Addr of the caller's
+	// server: deployment has the last word over a value written in code.
+	addr, source := resolve(DefaultAddr, env, EnvAddr, option{c.addr, "WithAddr"})
+	if source == "default" && c.server != nil && c.server.Addr != "" {
+		addr, source = c.server.Addr, "WithServer Addr"
 	}
-	addr, source := resolve(DefaultAddr, env, EnvAddr, option{c.addr, "WithAddr"}, option{addrSrv, "WithServer Addr"})
 	if err := validateAddr(addr); err != nil {
 		return s, fmt.Errorf("flexmetrics: invalid %s %q: %w", source, addr, err)
 	}

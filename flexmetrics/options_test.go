@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-flexible/flexible/flexhttp"
 	"github.com/go-flexible/flexible/flexmetrics"
 )
 
@@ -30,10 +31,17 @@ func TestPrecedence(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := s.String(), "metrics(127.0.0.1:2)"; got != want {
-			t.Errorf("WithServer Addr and FLEX_METRICS_ADDR: %s, want %s (code first)", got, want)
+		if got, want := s.String(), "metrics(127.0.0.1:1)"; got != want {
+			t.Errorf("WithServer Addr and FLEX_METRICS_ADDR: %s, want %s (the environment first, as in flexhttp)", got, want)
 		}
 		t.Setenv(flexmetrics.EnvAddr, "")
+		s, err = flexmetrics.New(flexmetrics.WithServer(&http.Server{Addr: "127.0.0.1:2"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := s.String(), "metrics(127.0.0.1:2)"; got != want {
+			t.Errorf("WithServer Addr without FLEX_METRICS_ADDR: %s, want %s", got, want)
+		}
 		s, err = flexmetrics.New()
 		if err != nil {
 			t.Fatal(err)
@@ -197,3 +205,21 @@ func TestOptionsBeatInvalidEnv(t *testing.T) {
 type nilHandler struct{}
 
 func (*nilHandler) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// TestPublicServerEnvDoesNotApply checks that the variables of the public
+// flexhttp server (PORT, set by Cloud Run and Heroku, in particular) move
+// or change nothing on the operations server.
+func TestPublicServerEnvDoesNotApply(t *testing.T) {
+	t.Setenv(flexhttp.EnvAddr, "127.0.0.1:1")
+	t.Setenv(flexhttp.EnvPort, "1")
+	t.Setenv(flexhttp.EnvTLSCertFile, "/nonexistent/cert.pem") // would fail New if read
+	t.Setenv(flexhttp.EnvTLSKeyFile, "/nonexistent/key.pem")
+	t.Setenv(flexmetrics.EnvAddr, "")
+	s, err := flexmetrics.New()
+	if err != nil {
+		t.Fatalf("New with the public server's variables set: %v", err)
+	}
+	if got, want := s.String(), "metrics("+flexmetrics.DefaultAddr+")"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}

@@ -23,7 +23,8 @@ import (
 // program serving DefaultServeMux (http.ListenAndServe(addr, nil), an
 // http.Server with a nil Handler) exposes profiles and the command line to
 // whoever can reach it, the cause of real exposures such as Kubernetes
-// CVE-2019-11248. Importing flexmetrics registers nothing anywhere.
+// CVE-2019-11248. flexmetrics itself registers nothing on DefaultServeMux
+// (the Prometheus client library does, through expvar: see doc.go).
 //
 // The one difference from net/http/pprof: named profiles (heap, allocs, ...)
 // are not served as deltas with ?seconds=N, which needs the profile merging

@@ -284,10 +284,13 @@ func TestPprofOff(t *testing.T) {
 	}
 }
 
-// TestPprofNeverOnPublicServer checks that importing flexmetrics registers
-// nothing on http.DefaultServeMux, so that no public server exposes
-// profiles: neither a flexhttp server with the caller's mux, nor one with a
-// nil handler, nor even one serving http.DefaultServeMux itself.
+// TestPprofNeverOnPublicServer checks that flexmetrics registers no
+// profiling endpoint on http.DefaultServeMux, so that no public server
+// exposes profiles: neither a flexhttp server with the caller's mux, nor one
+// with a nil handler, nor even one serving http.DefaultServeMux itself. The
+// first two do not serve expvar's /debug/vars either; DefaultServeMux does,
+// since client_golang imports expvar, whose init registers it there (see
+// the package doc): that is why serving DefaultServeMux publicly is unsafe.
 func TestPprofNeverOnPublicServer(t *testing.T) {
 	if _, pattern := http.DefaultServeMux.Handler(httptest.NewRequest("GET", "/debug/pprof/", nil)); pattern != "" {
 		t.Fatalf("http.DefaultServeMux routes /debug/pprof/ to pattern %q", pattern)
@@ -308,7 +311,11 @@ func TestPprofNeverOnPublicServer(t *testing.T) {
 				<-done
 			})
 			<-srv.Ready()
-			for _, p := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/pprof/symbol"} {
+			paths := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/heap", "/debug/pprof/symbol"}
+			if handler != http.DefaultServeMux {
+				paths = append(paths, "/debug/vars")
+			}
+			for _, p := range paths {
 				if code, _ := get(t, "http://"+srv.Addr()+p); code != http.StatusNotFound {
 					t.Errorf("public server (%s) GET %s: status %d, want 404", name, p, code)
 				}

@@ -33,7 +33,8 @@
 //  4. Start returns every error of Run and Halt, joined, the one that
 //     triggered shutdown first, or nil after a clean shutdown.
 //
-// A second SIGINT or SIGTERM during shutdown abandons the graceful path:
+// A second SIGINT or SIGTERM (counted from Start, so a first signal arriving
+// during a shutdown that ctx began is not one) abandons the graceful path:
 // Start returns [ErrSecondSignal] at once and [MustStart] exits with status 1.
 // Workers still running at the deadline are named in an error wrapping
 // [ErrShutdownTimeout]. Panics in Run and Halt are recovered and returned

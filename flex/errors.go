@@ -19,8 +19,9 @@ var (
 	ErrAlreadyStarted = errors.New("flex: service already started")
 
 	// ErrSecondSignal is returned by [Start] and [Service.Start] when a
-	// second SIGINT or SIGTERM arrives during shutdown: the graceful path is
-	// abandoned and Start returns at once, leaving workers running.
+	// second SIGINT or SIGTERM (counted from Start) arrives during shutdown:
+	// the graceful path is abandoned and Start returns at once, leaving
+	// workers running.
 	ErrSecondSignal = errors.New("flex: second signal received, graceful shutdown abandoned")
 
 	// ErrShutdownTimeout is returned by [Start], [Service.Start] and

@@ -36,7 +36,9 @@ type Runner interface {
 // Halt must be safe to call before Run, without Run, concurrently with Run
 // and more than once; a Run that starts after Halt returns promptly.
 // [Start] calls Halt with a live context bounded by FLEX_SHUTDOWN_TIMEOUT,
-// never one that is already cancelled.
+// never one that is already cancelled, except for the workers whose turn
+// comes after that deadline has passed: their Halt gets the expired
+// context, so that they abandon their work at once, and is not waited for.
 type Halter interface {
 	Halt(ctx context.Context) error
 }

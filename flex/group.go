@@ -42,8 +42,10 @@ func NewGroup(workers ...Worker) *Group {
 // Run runs every member concurrently, each in its own goroutine, recovering
 // panics. It returns when the first member's Run returns, with that member's
 // error (the others keep running until Halt), or after Halt, once every
-// member has returned. Run after Halt returns nil at once; a second Run
-// returns nil at once.
+// member has returned. When ctx is cancelled, every member's Run context is
+// cancelled, and Run returns once every member has returned, with the
+// errors of their Runs that Halt has not returned, joined. Run after Halt
+// returns nil at once; a second Run returns nil at once.
 func (g *Group) Run(ctx context.Context) error {
 	if err := validate(g.workers); err != nil {
 		return err
@@ -79,8 +81,9 @@ func (g *Group) Run(ctx context.Context) error {
 	first := make(chan *member, 1)
 	exited := func(m *member) {
 		// The first member to return unasked is reported by Run, the
-		// others by Halt.
-		if !isClosed(g.halted) && g.returned.CompareAndSwap(nil, m) {
+		// others by Halt, or by Run when ctx is cancelled.
+		if !isClosed(g.halted) && ctx.Err() == nil && g.returned.CompareAndSwap(nil, m) {
+			m.claimed.Store(true)
 			first <- m
 		}
 	}
@@ -103,7 +106,29 @@ func (g *Group) Run(ctx context.Context) error {
 			return m.err
 		}
 		return nil
+	case <-ctx.Done():
+		// Every member's context is cancelled (or it is stopped): wait
+		// for them all, as for a Halt, and report what no Halt has.
+		exits.Wait()
+		var errs []error
+		if m := g.returned.Load(); m != nil {
+			errs = append(errs, m.err)
+		}
+		return errors.Join(append(errs, claimErrors(members)...)...)
 	}
+}
+
+// claimErrors returns the Run errors of the members that have returned and
+// whose error no Run or Halt of the Group has returned yet, so that each
+// error is reported once.
+func claimErrors(members []*member) []error {
+	var errs []error
+	for _, m := range members {
+		if m.isDone() && m.err != nil && m.claimed.CompareAndSwap(false, true) {
+			errs = append(errs, m.err)
+		}
+	}
+	return errs
 }
 
 func (g *Group) watchReady(members []*member) {
@@ -121,7 +146,8 @@ func (g *Group) watchReady(members []*member) {
 
 // Halt halts every member concurrently and waits, until ctx is done, for
 // their Halt and Run to return. It returns the members' Halt errors and the
-// errors of Runs that returned meanwhile, joined, and, if ctx is done first,
+// errors of their Runs that Run has not returned, joined (each Run error is
+// returned once, by Run or by one Halt), and, if ctx is done first,
 // an error wrapping [ErrShutdownTimeout] naming the members still running.
 // Halt is safe before Run, without Run, concurrently and more than once.
 func (g *Group) Halt(ctx context.Context) error {
@@ -154,12 +180,7 @@ func (g *Group) Halt(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
-	returned := g.returned.Load()
-	for _, m := range members {
-		if m != returned && m.isDone() && m.err != nil {
-			errs = append(errs, m.err)
-		}
-	}
+	errs = append(errs, claimErrors(members)...)
 	return errors.Join(append(errs, stillRunning(members))...)
 }
 

@@ -153,3 +153,37 @@ func TestGroupPanicIsRecovered(t *testing.T) {
 		}
 	})
 }
+
+// Cancelling a Group's Run context stops every member (Runner's contract:
+// Run stops as if halted with an expired deadline), and Run returns only
+// once they all have: none is left running, none has its error lost.
+func TestGroupRunContextCancelledWaitsForEveryMember(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errSlow := errors.New("slow cleanup failed")
+		fast := newProbe("fast")
+		finished := false
+		slow := flex.Named("slow", flex.FromRunner(flex.RunFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			time.Sleep(time.Second) // cleaning up
+			finished = true
+			return errSlow
+		})))
+		g := flex.NewGroup(fast, slow)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- g.Run(ctx) }()
+		<-fast.started
+		synctest.Wait()
+		cancel()
+		err := <-done
+		if !finished {
+			t.Error("Group.Run returned while a member was still running")
+		}
+		if !errors.Is(err, errSlow) {
+			t.Errorf("Run = %v, want the error of the member that failed", err)
+		}
+		if err := g.Halt(context.Background()); err != nil {
+			t.Errorf("Halt after Run = %v, want nil: Run reported every error already", err)
+		}
+	})
+}

@@ -19,6 +19,7 @@ type member struct {
 	ctx     context.Context
 	cancel  context.CancelFunc // nil for a stopper, which cancels its own
 	started atomic.Bool
+	claimed atomic.Bool   // a Group's Run or Halt has returned err
 	since   time.Time     // set before Run is called
 	done    chan struct{} // closed when Run has returned
 	err     error         // Run's error, readable once done is closed

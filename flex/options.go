@@ -127,12 +127,12 @@ func defaultShutdownDelay() time.Duration {
 
 // resolveDuration applies the precedence option, then environment, then default.
 func resolveDuration(opt *time.Duration, optName, env string, def time.Duration, zeroOK bool) (time.Duration, error) {
-	d, source := def, ""
+	d, source, raw := def, "", ""
 	switch {
 	case opt != nil:
-		d, source = *opt, optName
+		d, source, raw = *opt, optName, opt.String()
 	case os.Getenv(env) != "":
-		raw := os.Getenv(env)
+		raw = os.Getenv(env)
 		parsed, err := time.ParseDuration(raw)
 		if err != nil {
 			return 0, fmt.Errorf("flex: invalid %s %q: want a Go duration such as \"15s\"", env, raw)
@@ -144,7 +144,7 @@ func resolveDuration(opt *time.Duration, optName, env string, def time.Duration,
 		if zeroOK {
 			want = "zero or positive"
 		}
-		return 0, fmt.Errorf("flex: invalid %s %q: must be %s", source, d, want)
+		return 0, fmt.Errorf("flex: invalid %s %q: must be %s", source, raw, want) // raw: as the user wrote it
 	}
 	return d, nil
 }

@@ -49,7 +49,10 @@ func (s *Service) Health() *Health { return s.health }
 // Start returns once every Run has returned, or when the deadline passes,
 // with an error wrapping [ErrShutdownTimeout] that names the workers still
 // running. A second signal during shutdown makes Start return at once with
-// [ErrSecondSignal].
+// [ErrSecondSignal]. Signals are counted from Start: when shutdown began
+// otherwise, the first signal during shutdown is logged and shutdown goes
+// on gracefully (with signal.NotifyContext, one SIGTERM both cancels ctx
+// and reaches Start).
 //
 // The error joins every error of Run and Halt, each a [*WorkerError] or a
 // [*PanicError], the one that triggered shutdown first. A cancellation that
@@ -107,13 +110,42 @@ func validate(workers []Worker) error {
 		if isNil(w) {
 			return fmt.Errorf("%w: worker %d of %d is %T(nil)", ErrNilWorker, i+1, len(workers), w)
 		}
-		if g, ok := w.(*Group); ok {
+		if inner, ok := wrapsNil(w); ok {
+			return fmt.Errorf("%w: worker %d of %d (%s) wraps a nil %s", ErrNilWorker, i+1, len(workers), Name(w), inner)
+		}
+		inner := w
+		for n, ok := inner.(*named); ok; n, ok = inner.(*named) {
+			inner = n.Worker // a named group is still a group
+		}
+		if g, ok := inner.(*Group); ok {
 			if err := validate(g.workers); err != nil {
-				return fmt.Errorf("flex: group %s: %w", g, err)
+				return fmt.Errorf("flex: worker %d of %d, %s: %w", i+1, len(workers), g, err)
 			}
 		}
 	}
 	return nil
+}
+
+// wrapsNil reports whether w is one of this package's wrappers ([Named],
+// [Func], [FromRunner]) around a nil value, which would panic when called,
+// and names that value's type.
+func wrapsNil(w any) (string, bool) {
+	var inner any
+	switch v := w.(type) {
+	case *named:
+		inner = v.Worker
+	case *runnerWorker:
+		inner = v.r
+	default:
+		return "", false
+	}
+	if isNil(inner) {
+		if inner == nil {
+			return "value", true
+		}
+		return fmt.Sprintf("%T", inner), true
+	}
+	return wrapsNil(inner)
 }
 
 // supervisor is one run of a Service.
@@ -124,6 +156,7 @@ type supervisor struct {
 	members []*member
 	exited  chan *member // each member once, when its Run returns
 	sigs    chan os.Signal
+	signals int // signals received so far, read by the Start goroutine only
 
 	mu      sync.Mutex
 	errs    []error
@@ -219,6 +252,7 @@ func (sv *supervisor) waitForTrigger(ctx context.Context) string {
 	case <-ctx.Done():
 		return fmt.Sprintf("context done: %v", context.Cause(ctx))
 	case sig := <-sv.sigs:
+		sv.signals++
 		sv.info("flex: signal received", slog.String("signal", sig.String()))
 		return "signal " + sig.String()
 	case m := <-sv.exited:
@@ -241,11 +275,9 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 	sv.emit(Event{Kind: EventShutdown, Reason: reason})
 
 	if delay > 0 {
-		timer := time.NewTimer(delay)
-		defer timer.Stop()
-		select {
-		case <-timer.C:
-		case sig := <-sv.sigs:
+		delayed, cancel := context.WithTimeout(context.Background(), delay)
+		defer cancel()
+		if sig, ok := sv.await(delayed.Done(), nil); !ok {
 			return sv.abandon(sig)
 		}
 	}
@@ -284,17 +316,13 @@ func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
 	} else {
 		halted := make(chan error, 1)
 		go func() { halted <- m.halt(ctx) }()
-		select {
-		case err = <-halted:
-		case sig := <-sv.sigs:
+		var sig os.Signal
+		if sig, err = sv.awaitHalt(halted); sig != nil {
 			return sig, false
 		}
 	}
 	m.cancelRun() // Halt has returned: whatever Run still waits on can stop
-	select {
-	case <-m.done:
-	case <-ctx.Done():
-	case sig := <-sv.sigs:
+	if sig, ok := sv.await(m.done, ctx.Done()); !ok {
 		return sig, false
 	}
 	if _, ok := m.w.(stopper); ok && !m.isDone() {
@@ -310,6 +338,52 @@ func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
 	for _, m := range members {
 		sv.log.Warn("flex: shutdown deadline passed before halting worker", "worker", m.name)
 		go m.halt(ctx)
+	}
+}
+
+// await blocks until a or b (which may be nil) is closed, and returns true.
+// A signal arriving meanwhile is logged; the second signal the service
+// receives makes await return false at once with that signal. (The first
+// signal may arrive during shutdown, when shutdown began otherwise: with
+// signal.NotifyContext, one SIGTERM both cancels ctx and reaches sigs.)
+func (sv *supervisor) await(a, b <-chan struct{}) (os.Signal, bool) {
+	for {
+		select {
+		case <-a:
+			return nil, true
+		case <-b:
+			return nil, true
+		case sig := <-sv.sigs:
+			if sv.signalled(sig) {
+				return sig, false
+			}
+		}
+	}
+}
+
+// signalled counts a signal received during shutdown and reports whether it
+// is the second, which abandons the graceful path; the first is logged.
+func (sv *supervisor) signalled(sig os.Signal) bool {
+	if sv.signals++; sv.signals > 1 {
+		return true
+	}
+	sv.info("flex: signal received", slog.String("signal", sig.String()))
+	return false
+}
+
+// awaitHalt is await for a Halt's result; it returns the second signal
+// instead if one arrives first. (A channel rather than a variable shared
+// with the halting goroutine, which would escape for every worker.)
+func (sv *supervisor) awaitHalt(halted <-chan error) (os.Signal, error) {
+	for {
+		select {
+		case err := <-halted:
+			return nil, err
+		case sig := <-sv.sigs:
+			if sv.signalled(sig) {
+				return sig, nil
+			}
+		}
 	}
 }
 

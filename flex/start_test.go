@@ -672,3 +672,96 @@ func isClosed(ch <-chan struct{}) bool {
 		return false
 	}
 }
+
+// A service whose shutdown began without a signal (its context was
+// cancelled, as with signal.NotifyContext, or a worker stopped) takes the
+// first signal that arrives during shutdown as the first, not the second:
+// with signal.NotifyContext, one SIGTERM both cancels ctx and reaches Start.
+func TestFirstSignalDuringShutdownKeepsItGraceful(t *testing.T) {
+	buf := &syncBuffer{}
+	release := make(chan struct{})
+	a := newProbe("a")
+	a.onHalt = func(ctx context.Context) error {
+		<-release
+		close(a.stop)
+		return nil
+	}
+	events := newEventLog()
+	svc := flex.New(quiet(buf, flex.WithSignals(syscall.SIGTERM), flex.WithObserver(events))...)
+	halting := events.next(flex.EventWorkerHalting)
+	ctx, cancel := context.WithCancel(context.Background())
+	result := startAsync(ctx, svc, a)
+	<-a.started
+	cancel()
+	<-halting
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(buf.String(), "signal") })
+	close(release)
+	if err := <-result; err != nil {
+		t.Fatalf("Start = %v, want nil: only one signal was sent", err)
+	}
+}
+
+func TestSecondSignalAfterContextTrigger(t *testing.T) {
+	buf := &syncBuffer{}
+	a := newProbe("a")
+	a.onHalt = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	events := newEventLog()
+	svc := flex.New(quiet(buf, flex.WithSignals(syscall.SIGTERM), flex.WithObserver(events))...)
+	halting := events.next(flex.EventWorkerHalting)
+	ctx, cancel := context.WithCancel(context.Background())
+	result := startAsync(ctx, svc, a)
+	<-a.started
+	cancel()
+	<-halting
+	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+	waitFor(t, func() bool { return strings.Contains(buf.String(), "signal") })
+	if !strings.Contains(buf.String(), "flex: signal received") {
+		// Start has returned and stopped handling signals: a second
+		// SIGTERM would kill the test binary.
+		t.Fatalf("the first signal during shutdown abandoned it: %v", <-result)
+	}
+	syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
+	if err := <-result; !errors.Is(err, flex.ErrSecondSignal) {
+		t.Fatalf("Start = %v, want ErrSecondSignal", err)
+	}
+	<-a.done
+}
+
+// The package's own wrappers around nothing are nil workers too: without
+// this check they start the others and then panic at their first call.
+func TestNilInsideWrappersFailsBeforeAnythingRuns(t *testing.T) {
+	var typedNil *probe
+	for name, w := range map[string]flex.Worker{
+		"Named(nil)":          flex.Named("empty", nil),
+		"Named(typed nil)":    flex.Named("empty", typedNil),
+		"Func(nil)":           flex.Func(nil),
+		"FromRunner(nil)":     flex.FromRunner(nil),
+		"FromRunner(typed)":   flex.FromRunner(typedNil),
+		"Named(Func(nil))":    flex.Named("empty", flex.Func(nil)),
+		"group of Named(nil)": flex.NewGroup(flex.Named("empty", nil)),
+		"Named(group of nil)": flex.Named("g", flex.NewGroup(typedNil)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := newProbe("p")
+			err := flex.New(quiet(nil)...).Start(context.Background(), p, w)
+			if !errors.Is(err, flex.ErrNilWorker) || !strings.Contains(err.Error(), "worker 2 of 2") {
+				t.Errorf("Start = %v, want ErrNilWorker naming worker 2 of 2", err)
+			}
+			if isClosed(p.started) {
+				t.Error("a worker ran although one was nil")
+			}
+		})
+	}
+}
+
+// The error names the value as the user wrote it, so that it can be found.
+func TestBadEnvironmentValueIsQuotedAsWritten(t *testing.T) {
+	t.Setenv(flex.EnvShutdownDelay, "-1500ms")
+	err := flex.New(flex.WithLogger(discard()), flex.WithSignals()).Start(context.Background(), newProbe("p"))
+	if err == nil || !strings.Contains(err.Error(), `FLEX_SHUTDOWN_DELAY "-1500ms"`) {
+		t.Errorf("Start = %v, want it to quote FLEX_SHUTDOWN_DELAY \"-1500ms\"", err)
+	}
+}

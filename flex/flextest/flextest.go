@@ -24,16 +24,21 @@ import (
 
 // timeout bounds every wait in the suite. It is not a performance target:
 // a conforming worker returns far sooner; a broken one hangs forever.
-const timeout = 10 * time.Second
+// (A variable so that the suite's own tests can fail broken workers fast.)
+var timeout = 10 * time.Second
+
+// settle is how long HaltStopsRun watches for a Run that returns unasked.
+var settle = 100 * time.Millisecond
 
 // TestWorker runs the conformance suite as subtests of t. newWorker must
 // return a new, unstarted Worker on each call; it may register cleanups on
 // the t it is given.
 //
 // The suite checks that:
-//   - Run blocks until Halt, and Halt makes Run return nil;
-//   - Halt before Run, or without Run, returns, and a later Run returns promptly;
-//   - a second Halt, and concurrent Halts, return;
+//   - Run blocks until Halt (it does not return within a short moment
+//     unasked), and Halt makes Run return nil;
+//   - Halt before Run, or without Run, returns, and a later Run returns nil promptly;
+//   - a second Halt, and concurrent Halts, return, and Run returns nil;
 //   - Halt with a context that is already done returns promptly;
 //   - cancelling Run's context makes Run return;
 //   - a Worker that implements flex.Readier becomes ready while running.
@@ -42,10 +47,14 @@ func TestWorker(t *testing.T, newWorker func(t *testing.T) flex.Worker) {
 		w := newWorker(t)
 		done := startRun(t, w, context.Background())
 		waitReady(t, w, done)
+		// Nothing signals that Run is blocked for good: give a Run that
+		// wrongly returns by itself a moment to do so. This can only miss a
+		// broken worker, never fail a good one, and it makes Halt come
+		// after Run has started.
 		select {
 		case err := <-done:
 			t.Fatalf("Run returned %v before Halt", err)
-		default:
+		case <-time.After(settle):
 		}
 		if err := halt(t, w, context.Background()); err != nil {
 			t.Fatalf("Halt: %v", err)
@@ -59,7 +68,9 @@ func TestWorker(t *testing.T, newWorker func(t *testing.T) flex.Worker) {
 		w := newWorker(t)
 		_ = halt(t, w, context.Background())
 		done := startRun(t, w, context.Background())
-		wait(t, done, "Run after an earlier Halt")
+		if err := wait(t, done, "Run after an earlier Halt"); err != nil {
+			t.Errorf("Run after an earlier Halt returned %v, want nil", err)
+		}
 	})
 
 	t.Run("HaltWithoutRun", func(t *testing.T) {
@@ -74,7 +85,9 @@ func TestWorker(t *testing.T, newWorker func(t *testing.T) flex.Worker) {
 		waitReady(t, w, done)
 		_ = halt(t, w, context.Background())
 		_ = halt(t, w, context.Background())
-		wait(t, done, "Run after two Halts")
+		if err := wait(t, done, "Run after two Halts"); err != nil {
+			t.Errorf("Run after two Halts returned %v, want nil", err)
+		}
 	})
 
 	t.Run("ConcurrentHalts", func(t *testing.T) {
@@ -88,7 +101,9 @@ func TestWorker(t *testing.T, newWorker func(t *testing.T) flex.Worker) {
 		for range cap(halts) {
 			wait(t, halts, "concurrent Halt")
 		}
-		wait(t, done, "Run after concurrent Halts")
+		if err := wait(t, done, "Run after concurrent Halts"); err != nil {
+			t.Errorf("Run after concurrent Halts returned %v, want nil", err)
+		}
 	})
 
 	t.Run("HaltWithExpiredContext", func(t *testing.T) {
@@ -120,9 +135,16 @@ func startRun(t *testing.T, w flex.Worker, ctx context.Context) chan error {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	t.Cleanup(func() {
+		// Stop what a failed subtest left running, without hanging on a
+		// Halt that ignores its context (the subtests report that).
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		_ = w.Halt(ctx)
+		halted := make(chan error, 1)
+		go func() { halted <- w.Halt(ctx) }()
+		select {
+		case <-halted:
+		case <-time.After(2 * timeout):
+		}
 	})
 	return done
 }

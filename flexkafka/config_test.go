@@ -68,6 +68,8 @@ func TestOptionErrors(t *testing.T) {
 		"WithHaltMargin(-1s)":              flexkafka.WithHaltMargin(-time.Second),
 		"WithStartOffset(5)":               flexkafka.WithStartOffset(5),
 		"WithGroupTimings(-1s, 0s, 0s)":    flexkafka.WithGroupTimings(-time.Second, 0, 0),
+		"WithGroupTimings(10s, 5s, 0s)":    flexkafka.WithGroupTimings(10*time.Second, 5*time.Second, 0),
+		"WithGroupTimings(40s, 0s, 0s)":    flexkafka.WithGroupTimings(40*time.Second, 0, 0), // the default session is 30s
 		"WithJoinBackoff(-1s)":             flexkafka.WithJoinBackoff(-time.Second),
 		"WithFetchMaxWait(0s)":             flexkafka.WithFetchMaxWait(0),
 		"WithRequiredAcks(7)":              flexkafka.WithRequiredAcks(7),

@@ -67,11 +67,12 @@ type Consumer struct {
 	cancelOnce     sync.Once
 	abandon        chan struct{} // closed when Halt's ctx is done or Run's ctx is cancelled
 	abandonOnce    sync.Once
-	done           chan struct{} // closed when Run has returned, or can no longer start
+	done           chan struct{}  // closed when Run has returned, or can no longer start
+	work           sync.WaitGroup // goroutines of Run that the group does not wait for
 
-	halted   atomic.Bool
-	inflight atomic.Int64 // handler calls running
-	counters consumerCounters
+	halted    atomic.Bool
+	abandoned atomic.Int64 // handler calls that failed with their context cancelled
+	counters  consumerCounters
 
 	mu       sync.Mutex
 	started  bool
@@ -223,6 +224,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if nextCtx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				break
 			}
+			if errors.Is(err, kafka.RebalanceInProgress) {
+				// The group began another rebalance while this member
+				// synced: it is still a member, and rejoins at once.
+				c.log.Debug("flexkafka: rebalance in progress; rejoining", "error", err)
+				continue
+			}
 			c.counters.errors.Add(1)
 			c.setJoined(false, err)
 			c.log.Warn("flexkafka: cannot join group", "error", err)
@@ -233,7 +240,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.readyOnce.Do(func() { close(c.ready) })
 		c.log.Debug("flexkafka: joined group", "generation", gen.ID, "member", gen.MemberID, "assignments", gen.Assignments)
 		if nextCtx.Err() == nil {
-			c.startGeneration(gen, hctx)
+			c.startGeneration(gen, nextCtx, hctx)
 		}
 	}
 
@@ -243,6 +250,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Closing the group ends the generation: every partition goroutine
 	// finishes its handler, commits and returns; then the member leaves.
 	c.await("consumer group close", group.Close)
+	// The group waits for the generation's goroutines, but not for one
+	// started after the generation ended, nor for the watermark lookup.
+	select {
+	case <-c.abandon: // already reported
+	default:
+		c.await("consumer goroutines", func() error { c.work.Wait(); return nil })
+	}
 	if c.dlq != nil {
 		c.await("dead-letter writer close", c.dlq.Close)
 	}
@@ -267,9 +281,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 // already running finish, commits every handled offset, closes the
 // partition readers and leaves the group, then waits for Run to return.
 // When ctx has a deadline, the handlers still running shortly before it
-// (see [WithHaltMargin]) have their context cancelled; their messages are
-// not committed, and Halt then returns an error wrapping
-// [ErrHandlersCancelled].
+// (see [WithHaltMargin]) have their context cancelled. The messages of
+// those that then fail are not committed, and Halt returns an error
+// wrapping [ErrHandlersCancelled]; those that return nil have handled
+// their messages, which are committed.
 //
 // When ctx is done before all that is finished, Halt stops waiting,
 // abandons what is left (the close goes on in the background and Run
@@ -298,15 +313,18 @@ func (c *Consumer) Halt(ctx context.Context) error {
 		defer timer.Stop()
 		near = timer.C
 	}
-	var cancelled int64
 	for {
 		select {
 		case <-c.done:
 			c.mu.Lock()
 			errs := append([]error(nil), c.haltErrs...)
 			c.mu.Unlock()
-			if cancelled > 0 {
-				errs = append(errs, fmt.Errorf("%w: %d still running; their messages will be delivered again", ErrHandlersCancelled, cancelled))
+			select {
+			case <-c.cancelHandlers:
+				if n := c.abandoned.Load(); n > 0 {
+					errs = append(errs, fmt.Errorf("%w: %d did not complete; their messages will be delivered again", ErrHandlersCancelled, n))
+				}
+			default:
 			}
 			if len(errs) > 0 {
 				return fmt.Errorf("flexkafka: halt %s: %w", c, errors.Join(errs...))
@@ -314,7 +332,6 @@ func (c *Consumer) Halt(ctx context.Context) error {
 			return nil
 		case <-near:
 			near = nil
-			cancelled = c.inflight.Load()
 			c.cancelOnce.Do(func() { close(c.cancelHandlers) })
 		case <-ctx.Done():
 			c.cancelOnce.Do(func() { close(c.cancelHandlers) })
@@ -385,7 +402,9 @@ type generation struct {
 	mu    sync.Mutex // serialises commits
 }
 
-func (c *Consumer) startGeneration(gen *kafka.Generation, hctx context.Context) {
+// startGeneration starts the goroutines of gen. stopCtx is done when Run
+// is stopping; hctx is the handlers' context.
+func (c *Consumer) startGeneration(gen *kafka.Generation, stopCtx, hctx context.Context) {
 	g := &generation{gen: gen}
 	for topic, assigned := range gen.Assignments {
 		for _, pa := range assigned {
@@ -398,14 +417,26 @@ func (c *Consumer) startGeneration(gen *kafka.Generation, hctx context.Context) 
 	if len(g.parts) == 0 {
 		return
 	}
-	go c.seedHighWaterMarks(g.parts)
+	// Every goroutine is counted in c.work so that Run can wait for it:
+	// gen.Start runs fn untracked when the generation has already ended.
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		c.seedHighWaterMarks(stopCtx, g.parts)
+	}()
 	for _, p := range g.parts {
-		gen.Start(func(ctx context.Context) { c.consumePartition(ctx, hctx, g, p) })
+		c.work.Add(1)
+		gen.Start(func(ctx context.Context) {
+			defer c.work.Done()
+			c.consumePartition(ctx, hctx, g, p)
+		})
 	}
 	if c.cfg.commitInterval > 0 {
 		// Started with gen.Start so that the generation waits for it; it
 		// returns only when the generation ends.
+		c.work.Add(1)
 		gen.Start(func(ctx context.Context) {
+			defer c.work.Done()
 			ticker := time.NewTicker(c.cfg.commitInterval)
 			defer ticker.Stop()
 			for {
@@ -452,9 +483,10 @@ func (c *Consumer) commit(g *generation, parts ...*partitionState) error {
 }
 
 // seedHighWaterMarks looks up the partitions' high watermarks, so that lag
-// is known before the first message is fetched (or when none comes).
-func (c *Consumer) seedHighWaterMarks(parts []*partitionState) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+// is known before the first message is fetched (or when none comes). It
+// gives up when ctx is done.
+func (c *Consumer) seedHighWaterMarks(ctx context.Context, parts []*partitionState) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	byKey := map[string]*partitionState{}
@@ -568,9 +600,7 @@ func (c *Consumer) process(genCtx, hctx context.Context, msgs []kafka.Message) b
 			return false
 		}
 		attempt++
-		c.inflight.Add(1)
 		err = c.call(ctx, msgs)
-		c.inflight.Add(-1)
 		<-c.sem
 		if err == nil {
 			c.counters.messages.Add(uint64(len(msgs)))
@@ -578,6 +608,7 @@ func (c *Consumer) process(genCtx, hctx context.Context, msgs []kafka.Message) b
 		}
 		c.counters.errors.Add(1)
 		if hctx.Err() != nil {
+			c.abandoned.Add(1)
 			return false // abandoned: delivered again later
 		}
 		if attempt >= c.cfg.maxAttempts || isPermanent(err) {
@@ -595,6 +626,7 @@ func (c *Consumer) process(genCtx, hctx context.Context, msgs []kafka.Message) b
 	}
 	if dlqErr := c.deadLetter(hctx, msgs, err, attempt); dlqErr != nil {
 		if hctx.Err() != nil {
+			c.abandoned.Add(1)
 			return false
 		}
 		c.fail(&HandlerError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Attempts: attempt,

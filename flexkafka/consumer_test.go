@@ -3,6 +3,7 @@ package flexkafka_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -209,6 +210,36 @@ func TestHaltDeadlineCancelsHandler(t *testing.T) {
 	}
 }
 
+// TestHaltDeadlineHandlerCompletes: a handler whose context is cancelled
+// near the halt deadline but that completes anyway (returns nil) has
+// handled its message: it is committed, and Halt does not claim it will be
+// delivered again.
+func TestHaltDeadlineHandlerCompletes(t *testing.T) {
+	c, topics := newCluster(t, 1, "completes")
+	produce(t, c, topics[0], 0, 1)
+	group := groupID(t)
+	started := make(chan struct{})
+	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
+		close(started)
+		<-ctx.Done()
+		return nil // finished the work regardless
+	}, append(fastOptions(c, group, topics...), flexkafka.WithHaltMargin(time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := running(t, w)
+	waitFor(t, started, "handler")
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := w.Halt(ctx); err != nil {
+		t.Errorf("Halt = %v, want nil: the cancelled handler completed", err)
+	}
+	waitFor(t, done, "Run")
+	if got := committed(t, c, group, topics[0], 1)[0]; got != 1 {
+		t.Fatalf("committed %d, want 1 (the handler completed)", got)
+	}
+}
+
 // TestHaltWaitsForHandler: without a deadline near, Halt lets a running
 // handler finish and commits its message.
 func TestHaltWaitsForHandler(t *testing.T) {
@@ -246,6 +277,55 @@ func TestHaltWaitsForHandler(t *testing.T) {
 	waitFor(t, done, "Run")
 	if got := committed(t, c, group, topics[0], 1)[0]; got < 1 {
 		t.Fatalf("committed %d, want the finished message (offset 0) committed", got)
+	}
+}
+
+// TestHaltLeavesHandlerContextUntilDeadlineNear: with a deadline far
+// off, Halt stops consuming but leaves the running handler's context alone,
+// so the handler finishes and its message is committed. The test releases
+// the handler once the group's generation has ended, which Halt causes.
+func TestHaltLeavesHandlerContextUntilDeadlineNear(t *testing.T) {
+	c, topics := newCluster(t, 1, "notyet")
+	produce(t, c, topics[0], 0, 1)
+	group := groupID(t)
+	generationEnded := newLogSignal("stopped heartbeat")
+	started, release := make(chan struct{}), make(chan struct{})
+	cancelled := make(chan error, 1)
+	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
+		close(started)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			cancelled <- context.Cause(ctx)
+			return ctx.Err()
+		}
+	}, append(fastOptions(c, group, topics...), flexkafka.WithHaltMargin(time.Second),
+		flexkafka.WithLogger(slog.New(generationEnded)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := running(t, w)
+	waitFor(t, started, "handler")
+	select { // only the end of the generation Halt causes counts
+	case <-generationEnded.ch:
+	default:
+	}
+	halted := make(chan error, 1)
+	go func() { halted <- haltNow(t, w) }() // a deadline waitTimeout away
+	waitFor(t, generationEnded.ch, "the generation to end")
+	select {
+	case err := <-cancelled:
+		t.Fatalf("handler's context cancelled (%v) with the halt deadline far off", err)
+	default:
+	}
+	close(release)
+	if err := waitFor(t, halted, "Halt"); err != nil {
+		t.Fatalf("Halt: %v", err)
+	}
+	waitFor(t, done, "Run")
+	if got := committed(t, c, group, topics[0], 1)[0]; got != 1 {
+		t.Fatalf("committed %d, want 1 (the handler finished)", got)
 	}
 }
 

@@ -16,9 +16,9 @@ var (
 	ErrNotJoined = errors.New("flexkafka: consumer has not joined its group")
 
 	// ErrHandlersCancelled is wrapped by the error of [Consumer.Halt] when
-	// handlers were still running when the halt deadline came near and had
-	// their context cancelled. Their messages were not committed and will be
-	// delivered again.
+	// handlers were still running when the halt deadline came near, had
+	// their context cancelled and did not complete (returned an error).
+	// Their messages were not committed and will be delivered again.
 	ErrHandlersCancelled = errors.New("flexkafka: handlers cancelled at the halt deadline")
 )
 

@@ -326,3 +326,31 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// logSignal is a slog.Handler that sends the message of each record
+// beginning with one of its prefixes to ch, dropping it when ch is full. It
+// lets a test wait for a step of the workers that only their logs show.
+type logSignal struct {
+	prefixes []string
+	ch       chan string
+}
+
+func newLogSignal(prefixes ...string) *logSignal {
+	return &logSignal{prefixes: prefixes, ch: make(chan string, 1)}
+}
+
+func (*logSignal) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logSignal) WithAttrs([]slog.Attr) slog.Handler     { return h }
+func (h *logSignal) WithGroup(string) slog.Handler          { return h }
+func (h *logSignal) Handle(_ context.Context, r slog.Record) error {
+	for _, p := range h.prefixes {
+		if strings.HasPrefix(r.Message, p) {
+			select {
+			case h.ch <- r.Message:
+			default:
+			}
+			break
+		}
+	}
+	return nil
+}

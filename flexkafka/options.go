@@ -1,6 +1,7 @@
 package flexkafka
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -125,6 +126,12 @@ func newConfig(opts []Option, consumer bool) (config, error) {
 		}
 		if len(c.conn.Topics) == 0 {
 			return c, fmt.Errorf("flexkafka: invalid %s %q: at least one topic is required", src.topics, "")
+		}
+		// kafka-go's defaults stand in for zero.
+		heartbeat, session := cmp.Or(c.group.HeartbeatInterval, 3*time.Second), cmp.Or(c.group.SessionTimeout, 30*time.Second)
+		if heartbeat >= session {
+			return c, fmt.Errorf("flexkafka: invalid WithGroupTimings(%v, %v, %v): the heartbeat interval must be shorter than the session timeout (%v)",
+				c.group.HeartbeatInterval, c.group.SessionTimeout, c.group.RebalanceTimeout, session)
 		}
 		if c.deadLetterTopic != "" {
 			for _, t := range c.conn.Topics {
@@ -298,7 +305,8 @@ func WithStartOffset(offset int64) Option {
 
 // WithGroupTimings sets the consumer group's heartbeat interval, session
 // timeout and rebalance timeout; zero keeps kafka-go's default (3 s, 30 s,
-// 30 s). A shorter heartbeat notices rebalances sooner. Consumer only.
+// 30 s). A shorter heartbeat notices rebalances sooner; it must be shorter
+// than the session timeout. Consumer only.
 func WithGroupTimings(heartbeat, session, rebalance time.Duration) Option {
 	return func(c *config) {
 		if heartbeat < 0 || session < 0 || rebalance < 0 {

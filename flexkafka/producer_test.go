@@ -82,12 +82,13 @@ func TestProduceSync(t *testing.T) {
 
 // TestProducerHaltFlushes: everything accepted before Halt is readable
 // after it, even in async mode where Produce returns before the write;
-// Produce after Halt fails with ErrProducerClosed.
+// Produce after Halt fails with ErrProducerClosed. The batches neither fill
+// nor time out, so only Halt's flush can write them.
 func TestProducerHaltFlushes(t *testing.T) {
 	const writers, each = 4, 250
 	c, topics := newCluster(t, 3, "flush")
 	p, err := flexkafka.NewProducer(flexkafka.WithBrokers(c.brokers...), flexkafka.WithTopics(topics[0]),
-		flexkafka.WithAsync(nil), flexkafka.WithBatch(50, 50*time.Millisecond), flexkafka.WithLogger(testLogger()))
+		flexkafka.WithAsync(nil), flexkafka.WithBatch(2*writers*each, time.Hour), flexkafka.WithLogger(testLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}

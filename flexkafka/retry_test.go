@@ -45,8 +45,14 @@ func TestRetryThenSucceed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	running(t, w)
+	done := running(t, w)
 	waitFor(t, rec.at(3), "all handled")
+	// The handler records a message before the consumer counts it: halt
+	// so that the counters are final.
+	if err := haltNow(t, w); err != nil {
+		t.Fatalf("Halt: %v", err)
+	}
+	waitFor(t, done, "Run")
 	if err := rec.inOrder(); err != nil {
 		t.Fatal(err)
 	}

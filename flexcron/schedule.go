@@ -24,9 +24,9 @@ var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour |
 //
 // A spec has 5 fields (minute hour day-of-month month day-of-week), or 6
 // with a leading seconds field, or is a descriptor: @yearly, @monthly,
-// @weekly, @daily, @hourly, or @every followed by a Go duration of at least
-// one second ("@every 30s"). A "CRON_TZ=Europe/Paris " or "TZ=... " prefix
-// sets the spec's own time zone.
+// @weekly, @daily, @hourly, or @every followed by a Go duration of a whole
+// number of seconds, at least one ("@every 30s", "@every 1m30s"). A
+// "CRON_TZ=Europe/Paris " or "TZ=... " prefix sets the spec's own time zone.
 //
 // Daylight saving time is handled as ISC cron does it, for specs whose
 // minute and hour fields are not "*": a run whose local time falls into a
@@ -35,8 +35,9 @@ var parser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour |
 // time occurs twice when the clock falls back runs once, the first time.
 // Specs with "*" in the minute or hour field, and @every, follow the clock:
 // times that do not exist are not run, times that occur twice run twice.
-// robfig/cron by itself skips runs in the gap and runs fixed-time jobs
-// twice when the clock falls back.
+// robfig/cron by itself skips runs in the gap, runs fixed-time jobs twice
+// when the clock falls back, and skips whole days in zones whose clocks
+// change at midnight or by half an hour (Asia/Beirut, Australia/Lord_Howe).
 func Parse(spec string, loc *time.Location) (Schedule, error) {
 	if loc == nil {
 		loc = time.Local
@@ -49,20 +50,23 @@ func Parse(spec string, loc *time.Location) (Schedule, error) {
 	if !ok {
 		return s, nil // @every: a constant delay, unaffected by time zones
 	}
-	c := *ss
-	if c.Location == time.Local {
-		c.Location = loc
+	zone := ss.Location
+	if zone == time.Local {
+		zone = loc
 	}
-	fixed := c.Minute&starBit == 0 && c.Hour&starBit == 0
-	return &dstSchedule{spec: &c, fixed: fixed}, nil
+	wall := *ss
+	wall.Location = time.UTC
+	fixed := wall.Minute&starBit == 0 && wall.Hour&starBit == 0
+	return &dstSchedule{wall: &wall, loc: zone, fixed: fixed}, nil
 }
 
 // starBit marks a field written as "*" in robfig/cron's bit sets.
 const starBit = 1 << 63
 
 // parse checks what robfig/cron's parser gets wrong: it panics on a
-// time-zone prefix without a space after it, and silently rounds an @every
-// shorter than a second up to one second.
+// time-zone prefix without a space after it, silently rounds an @every
+// shorter than a second up to one second and silently truncates one with a
+// fraction of a second ("@every 1.5s" runs every second).
 func parse(spec string) (s cron.Schedule, err error) {
 	trimmed := strings.TrimSpace(spec)
 	if (strings.HasPrefix(trimmed, "TZ=") || strings.HasPrefix(trimmed, "CRON_TZ=")) &&
@@ -83,88 +87,70 @@ func parse(spec string) (s cron.Schedule, err error) {
 		if err == nil && d < time.Second {
 			return nil, fmt.Errorf("@every interval %v is shorter than one second", d)
 		}
+		if err == nil && d%time.Second != 0 {
+			return nil, fmt.Errorf("@every interval %v is not a whole number of seconds", d)
+		}
 	}
 	return s, nil
 }
 
-// dstSchedule wraps robfig/cron's SpecSchedule to run fixed-time jobs once
-// across daylight saving time changes.
+// dstSchedule runs a robfig/cron spec in a time zone. robfig/cron's own
+// Next steps through days and hours in local time and gets daylight saving
+// changes wrong: besides skipping fixed-time runs in a spring-forward gap
+// and repeating them when the clock falls back, it skips whole days where
+// the clock changes at midnight (Asia/Beirut's spring-forward Sunday) or by
+// half an hour (Australia/Lord_Howe). dstSchedule therefore matches the spec
+// against wall-clock times with robfig/cron on UTC, which has no daylight
+// saving time, and maps them to instants one UTC-offset period at a time.
 type dstSchedule struct {
-	spec  *cron.SpecSchedule // Location is set, never time.Local
+	wall  *cron.SpecSchedule // the spec, on naive wall-clock times in UTC
+	loc   *time.Location     // the spec's time zone, never time.Local
 	fixed bool               // neither minute nor hour is "*"
 }
 
+// maxPeriods bounds the offset periods Next walks through: robfig/cron
+// looks five years ahead, and zones change offset at most a few times a year.
+const maxPeriods = 100
+
 func (d *dstSchedule) Next(t time.Time) time.Time {
-	t = t.In(d.spec.Location)
-	for {
-		n := d.spec.Next(t)
-		if !d.fixed || n.IsZero() {
-			return n
+	cur := t.In(d.loc)
+	from := wallClock(cur) // wall-clock matches strictly after from are candidates
+	for range maxPeriods {
+		start, end := cur.ZoneBounds()
+		_, off := cur.Zone()
+		if d.fixed && !start.IsZero() {
+			// After the clock fell back, the wall-clock times it went
+			// through again already ran before the change.
+			if _, prev := start.Add(-time.Nanosecond).Zone(); prev > off {
+				if again := wallClock(start).Add(time.Duration(prev-off)*time.Second - time.Nanosecond); from.Before(again) {
+					from = again
+				}
+			}
 		}
-		if g, ok := d.gapRun(t, n); ok {
-			return g
+		w := d.wall.Next(from)
+		if w.IsZero() {
+			return w
 		}
-		if !d.repeated(n) {
-			return n
+		if u := w.Add(-time.Duration(off) * time.Second).In(d.loc); end.IsZero() || u.Before(end) {
+			return u
 		}
-		t = n // the same wall-clock time already ran before the clock fell back
+		// No run left in this period: cross into the next one.
+		_, next := end.Zone()
+		if d.fixed && next > off {
+			// The clock springs forward at end, skipping the wall-clock
+			// times [skipped, skipped+gap): a match among them runs at end.
+			skipped := end.UTC().Add(time.Duration(off) * time.Second)
+			if m := d.wall.Next(skipped.Add(-time.Nanosecond)); !m.IsZero() && m.Before(skipped.Add(time.Duration(next-off)*time.Second)) {
+				return end
+			}
+		}
+		cur, from = end, wallClock(end).Add(-time.Nanosecond)
 	}
+	return time.Time{}
 }
 
-// gapRun looks for a spring-forward transition in (t, n] that skipped a
-// local time matching the spec, and returns the transition instant.
-func (d *dstSchedule) gapRun(t, n time.Time) (time.Time, bool) {
-	cur := t
-	for {
-		_, end := cur.ZoneBounds()
-		if end.IsZero() || end.After(n) {
-			return time.Time{}, false
-		}
-		_, before := cur.Zone()
-		_, after := end.Zone()
-		if after > before && d.gapMatches(end, before, after) {
-			return end, true
-		}
-		cur = end
-	}
-}
-
-// gapMatches reports whether a local time that the transition at end
-// skipped, from offset before to offset after, matches the spec. It walks
-// the skipped minutes as naive UTC wall-clock times.
-func (d *dstSchedule) gapMatches(end time.Time, before, after int) bool {
-	wall := end.UTC().Add(time.Duration(before) * time.Second)
-	stop := wall.Add(time.Duration(after-before) * time.Second)
-	for m := wall.Truncate(time.Minute); m.Before(stop); m = m.Add(time.Minute) {
-		if d.matchesMinute(m) {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *dstSchedule) matchesMinute(w time.Time) bool {
-	s := d.spec
-	if 1<<uint(w.Month())&s.Month == 0 || 1<<uint(w.Hour())&s.Hour == 0 || 1<<uint(w.Minute())&s.Minute == 0 {
-		return false
-	}
-	dom := 1<<uint(w.Day())&s.Dom != 0
-	dow := 1<<uint(w.Weekday())&s.Dow != 0
-	if s.Dom&starBit != 0 || s.Dow&starBit != 0 {
-		return dom && dow
-	}
-	return dom || dow
-}
-
-// repeated reports whether n lies in the second pass of a local hour that
-// occurs twice because the clock fell back, so that the same wall-clock
-// time already occurred in the first pass.
-func (d *dstSchedule) repeated(n time.Time) bool {
-	start, _ := n.ZoneBounds()
-	if start.IsZero() {
-		return false
-	}
-	_, now := n.Zone()
-	_, prev := start.Add(-time.Nanosecond).Zone()
-	return prev > now && n.Sub(start) < time.Duration(prev-now)*time.Second
+// wallClock returns t's wall-clock time in its location as the same
+// reading in UTC.
+func wallClock(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }

@@ -74,6 +74,8 @@ func TestParseInvalid(t *testing.T) {
 		{"* * * * * * *", "expected 5 to 6 fields"},
 		{"@fortnightly", "unrecognized descriptor"},
 		{"@every 500ms", "shorter than one second"},
+		{"@every 1500ms", "not a whole number of seconds"}, // robfig/cron runs it every 1s
+		{"CRON_TZ=UTC @every 2.5s", "not a whole number of seconds"},
 		{"@every soon", "failed to parse duration"},
 		{"CRON_TZ=Mars/Olympus_Mons * * * * *", "bad location"},
 		{"TZ=UTC", "time zone prefix without a schedule"}, // robfig/cron panics on it
@@ -157,6 +159,45 @@ func TestDSTFallBackRunsOnce(t *testing.T) {
 	hourly := mustParse(t, "30 * * * *", ny)
 	if got, want := hourly.Next(first), time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("hourly run after 01:30 EDT = %v, want %v", got, want)
+	}
+}
+
+// robfig/cron's own Next skips whole days in zones whose clocks change at
+// midnight or by half an hour, and runs some jobs twice on such days.
+func TestDSTRobfigDayBugs(t *testing.T) {
+	beirut, lordHowe := mustLoad(t, "Asia/Beirut"), mustLoad(t, "Australia/Lord_Howe")
+	tests := []struct {
+		name string
+		loc  *time.Location
+		spec string
+		from time.Time
+		want []time.Time
+	}{
+		// 2026-03-29, a Sunday: Beirut's clocks jump from 00:00 to 01:00.
+		{"Sunday after a midnight gap", beirut, "15 1 * * 0", time.Date(2026, 3, 28, 12, 0, 0, 0, beirut),
+			[]time.Time{time.Date(2026, 3, 29, 1, 15, 0, 0, beirut), time.Date(2026, 4, 5, 1, 15, 0, 0, beirut)}},
+		{"hourly on a midnight-gap Sunday", beirut, "0 * * * 0", time.Date(2026, 3, 28, 12, 0, 0, 0, beirut),
+			[]time.Time{time.Date(2026, 3, 29, 1, 0, 0, 0, beirut), time.Date(2026, 3, 29, 2, 0, 0, 0, beirut)}},
+		// 2026-04-05: Lord Howe's clocks fall back from 02:00 to 01:30.
+		{"day after a half-hour fall-back", lordHowe, "0 0 * * *", time.Date(2026, 4, 4, 12, 0, 0, 0, lordHowe),
+			[]time.Time{time.Date(2026, 4, 5, 0, 0, 0, 0, lordHowe), time.Date(2026, 4, 6, 0, 0, 0, 0, lordHowe), time.Date(2026, 4, 7, 0, 0, 0, 0, lordHowe)}},
+		// 2026-10-04: Lord Howe's clocks jump from 02:00 to 02:30.
+		{"once on a half-hour spring-forward day", lordHowe, "45 1 * * *", time.Date(2026, 10, 3, 12, 0, 0, 0, lordHowe),
+			[]time.Time{time.Date(2026, 10, 4, 1, 45, 0, 0, lordHowe), time.Date(2026, 10, 5, 1, 45, 0, 0, lordHowe)}},
+		{"in a half-hour gap", lordHowe, "15 2 * * *", time.Date(2026, 10, 3, 12, 0, 0, 0, lordHowe),
+			[]time.Time{time.Date(2026, 10, 4, 2, 30, 0, 0, lordHowe), time.Date(2026, 10, 5, 2, 15, 0, 0, lordHowe)}},
+	}
+	for _, tt := range tests {
+		s := mustParse(t, tt.spec, tt.loc)
+		at := tt.from
+		for i, want := range tt.want {
+			got := s.Next(at)
+			if !got.Equal(want) {
+				t.Errorf("%s: %q run %d = %v, want %v", tt.name, tt.spec, i+1, got, want)
+				break
+			}
+			at = got
+		}
 	}
 }
 

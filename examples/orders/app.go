@@ -99,11 +99,11 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		}, cfg.ConsumerOptions)
 		return flexkafka.NewConsumer(handle, opts...)
 	}
-	pay := &payments{store: a.store, log: a.log}
+	pay := newPayments(a.store, a.log)
 	if a.payments, err = consumer("payments", statusCreated, pay.handle); err != nil {
 		return nil, err
 	}
-	ship := &shipping{store: a.store, log: a.log}
+	ship := newShipping(a.store, a.log)
 	if a.shipping, err = consumer("shipping", statusPaid, ship.handle); err != nil {
 		return nil, err
 	}

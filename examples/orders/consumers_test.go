@@ -30,7 +30,7 @@ func TestHandlersAreIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pay := &payments{store: s, log: testLogger()}
+	pay := newPayments(s, testLogger())
 	created := eventMessage(t, s, statusCreated, o.ID)
 	for i := range 2 {
 		if err := pay.handle(t.Context(), created); err != nil {
@@ -41,7 +41,7 @@ func TestHandlersAreIdempotent(t *testing.T) {
 		t.Errorf("%d orders.paid events after two deliveries, want 1", rows)
 	}
 
-	ship := &shipping{store: s, log: testLogger()}
+	ship := newShipping(s, testLogger())
 	paid := eventMessage(t, s, statusPaid, o.ID)
 	for i := range 2 {
 		if err := ship.handle(t.Context(), paid); err != nil {
@@ -66,8 +66,8 @@ func TestHandlersAreIdempotent(t *testing.T) {
 // without retries, is checked by TestEndToEnd.
 func TestHandlersRejectBadMessages(t *testing.T) {
 	s := testStore(t)
-	pay := &payments{store: s, log: testLogger()}
-	ship := &shipping{store: s, log: testLogger()}
+	pay := newPayments(s, testLogger())
+	ship := newShipping(s, testLogger())
 	for _, tt := range []struct {
 		name, value, want string
 	}{

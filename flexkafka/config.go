@@ -139,10 +139,9 @@ func splitList(s string) []string {
 }
 
 // overlayEnv fills the fields of c that code left empty from the
-// environment and returns where each field came from. groupAndTopics is
-// false for a producer.
-func (c *Config) overlayEnv(groupAndTopics bool) sources {
-	src := sources{brokers: "WithBrokers", groupID: "WithGroupID", topics: "WithTopics"}
+// environment and returns where each field came from: src for those set in
+// code. groupAndTopics is false for a producer.
+func (c *Config) overlayEnv(groupAndTopics bool, src sources) sources {
 	if len(c.Brokers) == 0 {
 		c.Brokers, src.brokers = splitList(os.Getenv(EnvBrokers)), EnvBrokers
 	}

@@ -59,6 +59,7 @@ type Option func(*config)
 
 type config struct {
 	conn       Config
+	connSrc    sources // the option that set each field of conn, for errors
 	logger     *slog.Logger
 	propagator Propagator
 	errs       []error
@@ -88,6 +89,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
+		connSrc:        sources{brokers: "WithBrokers", groupID: "WithGroupID", topics: "WithTopics"},
 		maxInFlight:    DefaultMaxInFlight,
 		queueSize:      DefaultQueueSize,
 		commitInterval: DefaultCommitInterval,
@@ -116,7 +118,7 @@ func newConfig(opts []Option, consumer bool) (config, error) {
 	if err := errors.Join(c.errs...); err != nil {
 		return c, err
 	}
-	src := c.conn.overlayEnv(consumer)
+	src := c.conn.overlayEnv(consumer, c.connSrc)
 	if err := c.conn.validate(src); err != nil {
 		return c, err
 	}
@@ -167,23 +169,30 @@ func WithConfig(cfg Config) Option {
 		cfg.Brokers = append([]string(nil), cfg.Brokers...)
 		cfg.Topics = append([]string(nil), cfg.Topics...)
 		c.conn = cfg
+		c.connSrc = sources{brokers: "WithConfig Brokers", groupID: "WithConfig GroupID", topics: "WithConfig Topics"}
 	}
 }
 
 // WithBrokers sets the bootstrap brokers, overriding FLEX_KAFKA_BROKERS.
 func WithBrokers(brokers ...string) Option {
-	return func(c *config) { c.conn.Brokers = append([]string(nil), brokers...) }
+	return func(c *config) {
+		c.conn.Brokers, c.connSrc.brokers = append([]string(nil), brokers...), "WithBrokers"
+	}
 }
 
 // WithGroupID sets the consumer group, overriding FLEX_KAFKA_GROUP_ID.
 // Consumer only.
-func WithGroupID(id string) Option { return func(c *config) { c.conn.GroupID = id } }
+func WithGroupID(id string) Option {
+	return func(c *config) { c.conn.GroupID, c.connSrc.groupID = id, "WithGroupID" }
+}
 
 // WithTopics sets the topics to consume, overriding FLEX_KAFKA_TOPICS. For a
 // Producer it sets the default topic, of messages that name none, and takes
 // at most one.
 func WithTopics(topics ...string) Option {
-	return func(c *config) { c.conn.Topics = append([]string(nil), topics...) }
+	return func(c *config) {
+		c.conn.Topics, c.connSrc.topics = append([]string(nil), topics...), "WithTopics"
+	}
 }
 
 // WithTLS enables TLS with cfg.

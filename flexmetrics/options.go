@@ -122,7 +122,7 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // elsewhere.
 func WithServer(srv *http.Server) Option { return func(c *config) { c.server = srv } }
 
-// WithHealth mounts h at GET /livez and GET /readyz, typically the
+// WithHealth mounts h at /livez and /readyz (any method), typically the
 // *flex.Health of the service (svc.Health()), which answers by the last
 // path element. Nil, the default, mounts nothing.
 func WithHealth(h http.Handler) Option { return func(c *config) { c.health = h } }

@@ -28,8 +28,12 @@
 //     registration, under one deadline of FLEX_SHUTDOWN_TIMEOUT (default
 //     20s): a worker registered later, which may use the ones before it,
 //     stops first. Each Halt gets a context that is not cancelled, so
-//     http.Server.Shutdown really drains; after Halt returns, the worker's
-//     Run context is cancelled and Start waits for Run to return;
+//     http.Server.Shutdown really drains, whose deadline keeps
+//     FLEX_SHUTDOWN_RESERVE (default: the timeout divided by twice the
+//     number of workers) back for each worker still to be halted, so that
+//     one slow worker cannot starve the others; after Halt returns, the
+//     worker's Run context is cancelled and Start waits for Run to return,
+//     until the end of the worker's share;
 //  4. Start returns every error of Run and Halt, joined, the one that
 //     triggered shutdown first, or nil after a clean shutdown.
 //
@@ -65,6 +69,7 @@
 //
 //	FLEX_SHUTDOWN_TIMEOUT  bound on halting all workers     20s
 //	FLEX_SHUTDOWN_DELAY    serving time after readiness fails 5s in Kubernetes, else 0
+//	FLEX_SHUTDOWN_RESERVE  timeout kept back per later worker timeout / (2 × workers)
 //
 // An invalid value makes Start return an error naming the variable and its
 // value before any worker runs.

@@ -35,10 +35,13 @@ type Runner interface {
 //
 // Halt must be safe to call before Run, without Run, concurrently with Run
 // and more than once; a Run that starts after Halt returns promptly.
-// [Start] calls Halt with a live context bounded by FLEX_SHUTDOWN_TIMEOUT,
-// never one that is already cancelled, except for the workers whose turn
-// comes after that deadline has passed: their Halt gets the expired
-// context, so that they abandon their work at once, and is not waited for.
+// [Start] calls Halt with a live context whose deadline is the worker's
+// share of FLEX_SHUTDOWN_TIMEOUT, never one that is already cancelled,
+// except for the workers whose turn comes after that deadline has passed:
+// their Halt gets the expired context, so that they abandon their work at
+// once, and is not waited for. A Halt that overruns its deadline takes time
+// from the workers halted after it, so when ctx is done, Halt should give
+// up promptly rather than finish its work.
 type Halter interface {
 	Halt(ctx context.Context) error
 }

@@ -8,7 +8,7 @@ type EventKind int
 // The lifecycle events, in the order a service sees them.
 const (
 	EventStarting      EventKind = iota + 1 // the service is starting its workers
-	EventWorkerStarted                      // a worker's Run has been called
+	EventWorkerStarted                      // a worker's Run is being called, in its own goroutine (see [Service.Start])
 	EventWorkerReady                        // a worker reported ready (see [Readier])
 	EventShutdown                           // shutdown was triggered; Reason says why
 	EventWorkerHalting                      // a worker's Halt is about to be called
@@ -37,6 +37,7 @@ type Event struct {
 	Err      error         // the error of Run or Halt, or the service's final error
 	Panicked bool          // Err is a *PanicError
 	Reason   string        // why shutdown began, for EventShutdown
+	Deadline time.Time     // for EventWorkerHalting: when the worker's share of the shutdown timeout ends
 }
 
 // Observer receives lifecycle events, so that other packages (metrics,

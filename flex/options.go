@@ -20,6 +20,13 @@ const (
 	// be negative. Default [DefaultKubernetesShutdownDelay] when
 	// KUBERNETES_SERVICE_HOST is set, else 0.
 	EnvShutdownDelay = "FLEX_SHUTDOWN_DELAY"
+
+	// EnvShutdownReserve is the part of FLEX_SHUTDOWN_TIMEOUT kept back for
+	// each worker still to be halted, as a Go duration, so that a slow Halt
+	// cannot starve the workers halted after it. It must be positive, and
+	// the reserves of the workers after the first halted must leave it some
+	// time. Default: the timeout divided by twice the number of workers.
+	EnvShutdownReserve = "FLEX_SHUTDOWN_RESERVE"
 )
 
 // Defaults. Together they fit inside the 30 s terminationGracePeriodSeconds
@@ -45,6 +52,8 @@ type config struct {
 	logger          *slog.Logger
 	shutdownTimeout *time.Duration
 	shutdownDelay   *time.Duration
+	shutdownReserve *time.Duration // nil: timeout / (2 × workers), known at Start
+	reserveSource   string         // where shutdownReserve came from, as written, for errors
 	signals         []os.Signal
 	observers       []Observer
 	readiness       []Check
@@ -64,6 +73,13 @@ func WithShutdownTimeout(d time.Duration) Option {
 // WithShutdownDelay overrides FLEX_SHUTDOWN_DELAY.
 func WithShutdownDelay(d time.Duration) Option {
 	return func(c *config) { c.shutdownDelay = &d }
+}
+
+// WithShutdownReserve overrides FLEX_SHUTDOWN_RESERVE: the time kept back
+// from the shutdown timeout for each worker still to be halted. See
+// [Service.Start] for how the timeout is shared.
+func WithShutdownReserve(d time.Duration) Option {
+	return func(c *config) { c.shutdownReserve = &d }
 }
 
 // WithSignals sets the signals that trigger shutdown, SIGINT and SIGTERM by
@@ -110,12 +126,40 @@ func newConfig(opts []Option) (config, error) {
 		return c, err
 	}
 	c.shutdownTimeout, c.shutdownDelay = &timeout, &delay
+	if c.shutdownReserve != nil || os.Getenv(EnvShutdownReserve) != "" {
+		reserve, err := resolveDuration(c.shutdownReserve, "WithShutdownReserve", EnvShutdownReserve, 0, false)
+		if err != nil {
+			return c, err
+		}
+		if c.shutdownReserve != nil {
+			c.reserveSource = fmt.Sprintf("WithShutdownReserve %q", c.shutdownReserve.String())
+		} else {
+			c.reserveSource = fmt.Sprintf("%s %q", EnvShutdownReserve, os.Getenv(EnvShutdownReserve))
+		}
+		c.shutdownReserve = &reserve
+	}
 	for _, ch := range append(c.readiness, c.liveness...) {
 		if ch.Name == "" || ch.Func == nil {
 			return c, fmt.Errorf("flex: invalid health check %q: a check needs a name and a func", ch.Name)
 		}
 	}
 	return c, nil
+}
+
+// reserve returns the time kept back for each worker still to be halted
+// when n workers are started, or an error when the reserves of the n-1
+// workers halted after the first would leave it no time.
+func (c *config) reserve(n int) (time.Duration, error) {
+	timeout := *c.shutdownTimeout
+	if c.shutdownReserve == nil {
+		return timeout / time.Duration(2*n), nil
+	}
+	r := *c.shutdownReserve
+	if later := time.Duration(n - 1); later > 0 && r >= timeout/later {
+		return 0, fmt.Errorf("flex: invalid %s: the reserves of the %d workers halted after the first would take all of the %v shutdown timeout",
+			c.reserveSource, n-1, timeout)
+	}
+	return r, nil
 }
 
 func defaultShutdownDelay() time.Duration {

@@ -40,15 +40,31 @@ func (s *Service) Health() *Health { return s.health }
 // Shutdown begins when ctx is done, when SIGINT or SIGTERM arrives, or when
 // any worker's Run returns, with or without an error. Readiness fails at
 // once; after FLEX_SHUTDOWN_DELAY the workers are halted one at a time in
-// reverse order, each Halt given a context that is not cancelled but bounded
-// by FLEX_SHUTDOWN_TIMEOUT, shared by all. After a worker's Halt returns,
-// the context given to its Run is cancelled and Start waits for Run to
-// return before halting the next worker. Use a [Group] for workers that may
-// halt concurrently.
+// reverse order. After a worker's Halt returns, the context given to its
+// Run is cancelled and Start waits for Run to return before halting the
+// next worker. Use a [Group] for workers that may halt concurrently.
+//
+// The workers share FLEX_SHUTDOWN_TIMEOUT, counted from the first Halt, so
+// that one slow worker cannot starve the others: each is given a context
+// that is not cancelled but whose deadline keeps FLEX_SHUTDOWN_RESERVE
+// (by default the timeout divided by twice the number of workers) back for
+// every worker still to be halted after it. The last worker halted may use
+// the whole of what is left, and time a worker does not use passes to the
+// ones after it. When a worker's share ends, it is expected to abandon what
+// is left (a server closes its connections) and Start halts the next one
+// whether or not its Run has returned. With the defaults, 20s and four
+// workers, the first halted may take 20s - 3×2.5s = 12.5s and each later
+// one is sure of at least 2.5s.
 //
 // Start returns once every Run has returned, or when the deadline passes,
 // with an error wrapping [ErrShutdownTimeout] that names the workers still
-// running. A second signal during shutdown makes Start return at once with
+// running. Every Halt is reported, by an event, a log line and its error,
+// including those called after the deadline, with the expired context.
+//
+// [EventWorkerStarted] is emitted from the goroutine that calls Run, just
+// before the call: a shutdown that begins at that moment may halt the
+// worker before its Run has done anything, and a function worker ([Func])
+// halted before its Run began never calls its function. A second signal during shutdown makes Start return at once with
 // [ErrSecondSignal]. Signals are counted from Start: when shutdown began
 // otherwise, the first signal during shutdown is logged and shutdown goes
 // on gracefully (with signal.NotifyContext, one SIGTERM both cancels ctx
@@ -66,10 +82,14 @@ func (s *Service) Start(ctx context.Context, workers ...Worker) error {
 	if err := validate(workers); err != nil {
 		return err
 	}
+	reserve, err := s.cfg.reserve(len(workers))
+	if err != nil {
+		return err
+	}
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
 	}
-	sv := &supervisor{cfg: &s.cfg, health: s.health, log: s.cfg.logger}
+	sv := &supervisor{cfg: &s.cfg, health: s.health, log: s.cfg.logger, reserve: reserve}
 	if sv.log == nil {
 		sv.log = slog.Default()
 	}
@@ -156,7 +176,8 @@ type supervisor struct {
 	members []*member
 	exited  chan *member // each member once, when its Run returns
 	sigs    chan os.Signal
-	signals int // signals received so far, read by the Start goroutine only
+	signals int           // signals received so far, read by the Start goroutine only
+	reserve time.Duration // of the shutdown timeout, kept back for each worker still to halt
 
 	mu      sync.Mutex
 	errs    []error
@@ -284,18 +305,29 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 
 	haltCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
+	deadline, _ := haltCtx.Deadline()
 	for i := len(sv.members) - 1; i >= 0; i-- {
-		m := sv.members[i]
-		if sig, ok := sv.halt(haltCtx, m); !ok {
-			return sv.abandon(sig)
-		}
 		if haltCtx.Err() != nil {
-			sv.haltRemaining(haltCtx, sv.members[:i])
+			sv.haltRemaining(haltCtx, sv.members[:i+1])
 			break
+		}
+		// The i workers halted after this one keep their reserve: this
+		// one's share ends that much before the deadline.
+		share, cancelShare := context.WithDeadline(haltCtx, deadline.Add(-time.Duration(i)*sv.reserve))
+		sig, ok := sv.halt(share, sv.members[i])
+		cancelShare()
+		if !ok {
+			return sv.abandon(sig)
 		}
 	}
 	for _, m := range sv.members {
 		m.cancelRun()
+	}
+	// A worker that outran its share may still return before the deadline.
+	for _, m := range sv.members {
+		if sig, ok := sv.await(m.done, haltCtx.Done()); !ok {
+			return sv.abandon(sig)
+		}
 	}
 	if err := stillRunning(sv.members); err != nil {
 		sv.record(err)
@@ -303,11 +335,11 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 	return sv.result()
 }
 
-// halt halts one member and waits for its Run to return, until the deadline.
-// It returns false when a second signal arrives meanwhile.
+// halt halts one member and waits for its Run to return, until its share of
+// the shutdown timeout (ctx) ends. It returns false when a second signal
+// arrives meanwhile.
 func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
-	sv.info("flex: halting worker", slog.String("worker", m.name))
-	sv.emit(Event{Kind: EventWorkerHalting, Worker: m.name})
+	sv.halting(ctx, m)
 	began := time.Now()
 
 	var err error
@@ -326,18 +358,35 @@ func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
 		return sig, false
 	}
 	if _, ok := m.w.(stopper); ok && !m.isDone() {
-		err = m.waitStopped(ctx) // the deadline passed: report it as Halt's
+		err = m.waitStopped(ctx) // its share has ended: report it as Halt's
+	}
+	if !m.isDone() {
+		sv.log.Warn("flex: worker still running at the end of its share of the shutdown timeout; halting the next",
+			"worker", m.name)
 	}
 	sv.report(EventWorkerHalted, m, time.Since(began), err)
 	return nil, true
 }
 
-// haltRemaining tells the members not yet halted to stop, with the expired
-// context so that they abandon their work at once, without waiting for them.
+// halting logs and emits the start of a member's Halt, with its budget.
+func (sv *supervisor) halting(ctx context.Context, m *member) {
+	deadline, _ := ctx.Deadline()
+	sv.info("flex: halting worker", slog.String("worker", m.name), slog.Duration("budget", time.Until(deadline).Round(time.Millisecond)))
+	sv.emit(Event{Kind: EventWorkerHalting, Worker: m.name, Deadline: deadline})
+}
+
+// haltRemaining halts the members whose turn came after the deadline with
+// the expired context, so that they abandon their work at once, and reports
+// each Halt as any other: its event, its duration and its error.
 func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
-	for _, m := range members {
+	for i := len(members) - 1; i >= 0; i-- {
+		m := members[i]
 		sv.log.Warn("flex: shutdown deadline passed before halting worker", "worker", m.name)
-		go m.halt(ctx)
+		sv.halting(ctx, m)
+		began := time.Now()
+		err := m.halt(ctx) // returns at once: ctx is done
+		m.cancelRun()
+		sv.report(EventWorkerHalted, m, time.Since(began), err)
 	}
 }
 

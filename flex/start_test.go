@@ -168,21 +168,25 @@ func TestHaltIsOrderedInReverse(t *testing.T) {
 			}
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		result := startAsync(ctx, flex.New(quiet(nil)...), workers...)
+		result := startAsync(ctx, flex.New(quiet(nil, flex.WithShutdownTimeout(12*time.Second))...), workers...)
 		for _, p := range probes {
 			<-p.started
 		}
 		cancel()
+		began := time.Now()
 		if err := <-result; err != nil {
 			t.Fatal(err)
 		}
 		if got, want := strings.Join(order, ","), "third,second,first"; got != want {
 			t.Errorf("halt order %s, want %s", got, want)
 		}
-		d0, _ := probes[0].haltContext().Deadline()
-		d2, _ := probes[2].haltContext().Deadline()
-		if !d0.Equal(d2) {
-			t.Errorf("deadlines differ: first %v, third %v; want one shared deadline", d0, d2)
+		// One shared 12s timeout; 12s/(2×3) = 2s kept back for each worker
+		// still to halt, and each deadline counted from the same start.
+		for i, want := range []time.Duration{12 * time.Second, 10 * time.Second, 8 * time.Second} {
+			d, _ := probes[i].haltContext().Deadline()
+			if got := d.Sub(began); got != want {
+				t.Errorf("%s's Halt deadline is %v after shutdown began, want %v", probes[i].name, got, want)
+			}
 		}
 	})
 }
@@ -471,6 +475,14 @@ func TestBadInputFailsBeforeAnythingRuns(t *testing.T) {
 		{name: "bad delay", env: map[string]string{flex.EnvShutdownDelay: "5"}, want: []string{"FLEX_SHUTDOWN_DELAY", `"5"`}},
 		{name: "negative delay", env: map[string]string{flex.EnvShutdownDelay: "-1s"}, want: []string{"FLEX_SHUTDOWN_DELAY", `"-1s"`}},
 		{name: "negative option", opts: []flex.Option{flex.WithShutdownTimeout(-time.Second)}, want: []string{"WithShutdownTimeout", `"-1s"`}},
+		{name: "bad reserve", env: map[string]string{flex.EnvShutdownReserve: "1"}, want: []string{"FLEX_SHUTDOWN_RESERVE", `"1"`}},
+		{name: "zero reserve", env: map[string]string{flex.EnvShutdownReserve: "0s"}, want: []string{"FLEX_SHUTDOWN_RESERVE", "positive"}},
+		{name: "reserve too large", env: map[string]string{flex.EnvShutdownTimeout: "10s", flex.EnvShutdownReserve: "5s"},
+			workers: func(p *probe) []flex.Worker { return []flex.Worker{p, newProbe("b"), newProbe("c")} },
+			want:    []string{"FLEX_SHUTDOWN_RESERVE", `"5s"`, "2 workers", "10s"}},
+		{name: "reserve option too large", opts: []flex.Option{flex.WithShutdownTimeout(time.Second), flex.WithShutdownReserve(time.Second)},
+			workers: func(p *probe) []flex.Worker { return []flex.Worker{p, newProbe("b")} },
+			want:    []string{"WithShutdownReserve", `"1s"`}},
 		{name: "unnamed check", opts: []flex.Option{flex.WithReadinessCheck(flex.Check{Func: func(context.Context) error { return nil }})}, want: []string{"check"}},
 	}
 	for _, tc := range tests {

@@ -50,7 +50,7 @@ func TestBatchConsumer(t *testing.T) {
 			rec.handle(ctx, m)
 		}
 		return nil
-	}, append(fastOptions(c, group, topics...), flexkafka.WithBatch(size, 20*time.Millisecond))...)
+	}, append(fastOptions(c, group, topics...), flexkafka.WithMaxBatch(size, 20*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestBatchDeadLetter(t *testing.T) {
 		sizes += len(msgs)
 		mu.Unlock()
 		return errors.New("bulk insert failed")
-	}, append(fastOptions(c, groupID(t), topics[0]), flexkafka.WithBatch(100, 50*time.Millisecond),
+	}, append(fastOptions(c, groupID(t), topics[0]), flexkafka.WithMaxBatch(100, 50*time.Millisecond),
 		flexkafka.WithMaxAttempts(2), flexkafka.WithDeadLetterTopic(topics[1]))...)
 	if err != nil {
 		t.Fatal(err)

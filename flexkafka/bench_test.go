@@ -62,7 +62,7 @@ func rawConsume(b *testing.B, c *cluster, topic string, n int, handle func()) ti
 }
 
 // flexConsume runs a Consumer until n messages are handled.
-func flexConsume(b *testing.B, c *cluster, topic string, n int, handle func(), opts ...flexkafka.Option) time.Duration {
+func flexConsume(b *testing.B, c *cluster, topic string, n int, handle func(), opts ...flexkafka.ConsumerOption) time.Duration {
 	var handled atomic.Int64
 	all := make(chan struct{})
 	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
@@ -106,7 +106,7 @@ func (r rates) report(b *testing.B, total int, base string) {
 	}
 }
 
-func benchConsume(b *testing.B, partitions, perOp int, handle func(), variants map[string][]flexkafka.Option) {
+func benchConsume(b *testing.B, partitions, perOp int, handle func(), variants map[string][]flexkafka.ConsumerOption) {
 	c, _ := newCluster(b, 1, "unused")
 	elapsed := rates{}
 	b.ResetTimer()
@@ -131,7 +131,7 @@ func benchConsume(b *testing.B, partitions, perOp int, handle func(), variants m
 // BenchmarkConsumeNoop: a handler that does nothing, 4 partitions; the
 // cost of the machinery (fetch, dispatch, commit).
 func BenchmarkConsumeNoop(b *testing.B) {
-	benchConsume(b, 4, 2000, func() {}, map[string][]flexkafka.Option{
+	benchConsume(b, 4, 2000, func() {}, map[string][]flexkafka.ConsumerOption{
 		"flex": nil,
 	})
 }
@@ -140,7 +140,7 @@ func BenchmarkConsumeNoop(b *testing.B) {
 // 8 partitions: per-partition concurrency pays. "flex-commit-each" commits
 // after every message, as the raw loop does.
 func BenchmarkConsumeIOBound(b *testing.B) {
-	benchConsume(b, 8, 400, func() { time.Sleep(time.Millisecond) }, map[string][]flexkafka.Option{
+	benchConsume(b, 8, 400, func() { time.Sleep(time.Millisecond) }, map[string][]flexkafka.ConsumerOption{
 		"flex":             nil,
 		"flex-commit-each": {flexkafka.WithCommitInterval(0)},
 	})

@@ -36,7 +36,7 @@ func newTransport(c Config) *kafka.Transport {
 }
 
 // newWriter returns a kafka.Writer with the deliberate defaults of cfg.
-func newWriter(cfg config, transport *kafka.Transport) *kafka.Writer {
+func newWriter(cfg producerConfig, transport *kafka.Transport) *kafka.Writer {
 	balancer := cfg.balancer
 	if balancer == nil {
 		balancer = kafka.CRC32Balancer{}

@@ -16,7 +16,7 @@ func TestConsumerConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		env  map[string]string
-		opts []flexkafka.Option
+		opts []flexkafka.ConsumerOption
 		want string
 	}{
 		{"no brokers", nil, nil,
@@ -27,18 +27,18 @@ func TestConsumerConfigErrors(t *testing.T) {
 			`flexkafka: invalid FLEX_KAFKA_BROKERS "a:9092,b:x": broker "b:x": port must be a number from 1 to 65535`},
 		{"empty element", map[string]string{"FLEX_KAFKA_BROKERS": "a:9092,"}, nil,
 			`broker "": empty broker address`},
-		{"missing host", nil, []flexkafka.Option{flexkafka.WithBrokers(":9092")},
+		{"missing host", nil, []flexkafka.ConsumerOption{flexkafka.WithBrokers(":9092")},
 			`flexkafka: invalid WithBrokers ":9092": missing host`},
-		{"not host:port", nil, []flexkafka.Option{flexkafka.WithBrokers("a:b:c")},
+		{"not host:port", nil, []flexkafka.ConsumerOption{flexkafka.WithBrokers("a:b:c")},
 			`want host:port`},
-		{"bad broker in WithConfig", nil, []flexkafka.Option{flexkafka.WithConfig(flexkafka.Config{Brokers: []string{"k"}})},
+		{"bad broker in WithConfig", nil, []flexkafka.ConsumerOption{flexkafka.WithConfig(flexkafka.Config{Brokers: []string{"k"}})},
 			`flexkafka: invalid WithConfig Brokers "k": missing port`},
-		{"WithBrokers after WithConfig", nil, []flexkafka.Option{
+		{"WithBrokers after WithConfig", nil, []flexkafka.ConsumerOption{
 			flexkafka.WithConfig(flexkafka.Config{Brokers: []string{"k:1"}}), flexkafka.WithBrokers("k")},
 			`flexkafka: invalid WithBrokers "k": missing port`},
-		{"no group in WithConfig", nil, []flexkafka.Option{flexkafka.WithConfig(flexkafka.Config{Brokers: []string{"k:1"}, Topics: []string{"t"}})},
+		{"no group in WithConfig", nil, []flexkafka.ConsumerOption{flexkafka.WithConfig(flexkafka.Config{Brokers: []string{"k:1"}, Topics: []string{"t"}})},
 			`flexkafka: invalid FLEX_KAFKA_GROUP_ID "": a consumer group is required`},
-		{"bad topic in WithConfig", nil, []flexkafka.Option{flexkafka.WithConfig(flexkafka.Config{Brokers: []string{"k:1"}, GroupID: "g", Topics: []string{"a b"}})},
+		{"bad topic in WithConfig", nil, []flexkafka.ConsumerOption{flexkafka.WithConfig(flexkafka.Config{Brokers: []string{"k:1"}, GroupID: "g", Topics: []string{"a b"}})},
 			`flexkafka: invalid WithConfig Topics "a b"`},
 		{"no group", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092"}, nil,
 			`flexkafka: invalid FLEX_KAFKA_GROUP_ID "": a consumer group is required`},
@@ -47,11 +47,11 @@ func TestConsumerConfigErrors(t *testing.T) {
 		{"bad topic", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "ok,not ok"}, nil,
 			`flexkafka: invalid FLEX_KAFKA_TOPICS "ok,not ok": topic "not ok": may contain only`},
 		{"bad option", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "t"},
-			[]flexkafka.Option{flexkafka.WithMaxInFlight(0)}, `flexkafka: invalid WithMaxInFlight(0): must be at least 1`},
+			[]flexkafka.ConsumerOption{flexkafka.WithMaxInFlight(0)}, `flexkafka: invalid WithMaxInFlight(0): must be at least 1`},
 		{"dlq is consumed", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "t"},
-			[]flexkafka.Option{flexkafka.WithDeadLetterTopic("t")}, `also a consumed topic`},
+			[]flexkafka.ConsumerOption{flexkafka.WithDeadLetterTopic("t")}, `also a consumed topic`},
 		{"backoff", map[string]string{"FLEX_KAFKA_BROKERS": "k:9092", "FLEX_KAFKA_GROUP_ID": "g", "FLEX_KAFKA_TOPICS": "t"},
-			[]flexkafka.Option{flexkafka.WithBackoff(time.Second, time.Millisecond)}, `max is below min`},
+			[]flexkafka.ConsumerOption{flexkafka.WithBackoff(time.Second, time.Millisecond)}, `max is below min`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,8 +67,8 @@ func TestConsumerConfigErrors(t *testing.T) {
 }
 
 func TestOptionErrors(t *testing.T) {
-	base := []flexkafka.Option{flexkafka.WithBrokers("k:9092"), flexkafka.WithGroupID("g"), flexkafka.WithTopics("t")}
-	bad := map[string]flexkafka.Option{
+	base := []flexkafka.ConsumerOption{flexkafka.WithBrokers("k:9092"), flexkafka.WithGroupID("g"), flexkafka.WithTopics("t")}
+	bad := map[string]flexkafka.ConsumerOption{
 		"WithQueueSize(0)":                 flexkafka.WithQueueSize(0),
 		"WithCommitInterval(-1s)":          flexkafka.WithCommitInterval(-time.Second),
 		"WithMaxAttempts(0)":               flexkafka.WithMaxAttempts(0),
@@ -81,15 +81,74 @@ func TestOptionErrors(t *testing.T) {
 		"WithGroupTimings(40s, 0s, 0s)":    flexkafka.WithGroupTimings(40*time.Second, 0, 0), // the default session is 30s
 		"WithJoinBackoff(-1s)":             flexkafka.WithJoinBackoff(-time.Second),
 		"WithFetchMaxWait(0s)":             flexkafka.WithFetchMaxWait(0),
-		"WithRequiredAcks(7)":              flexkafka.WithRequiredAcks(7),
-		"WithBatch(0, 1s)":                 flexkafka.WithBatch(0, time.Second),
-		"WithWriteAttempts(0)":             flexkafka.WithWriteAttempts(0),
+		"WithMaxBatch(0, 1s)":              flexkafka.WithMaxBatch(0, time.Second),
 	}
 	for name, opt := range bad {
-		_, err := flexkafka.NewConsumer(nop, append(base, opt)...)
+		_, err := flexkafka.NewBatchConsumer(nopBatch, append(base, opt)...)
 		if err == nil || !strings.Contains(err.Error(), "invalid "+name) {
 			t.Errorf("%s: error = %v, want it named", name, err)
 		}
+	}
+	badProducer := map[string]flexkafka.ProducerOption{
+		"WithRequiredAcks(7)":  flexkafka.WithRequiredAcks(7),
+		"WithBatch(0, 1s)":     flexkafka.WithBatch(0, time.Second),
+		"WithWriteAttempts(0)": flexkafka.WithWriteAttempts(0),
+	}
+	for name, opt := range badProducer {
+		_, err := flexkafka.NewProducer(flexkafka.WithBrokers("k:9092"), opt)
+		if err == nil || !strings.Contains(err.Error(), "invalid "+name) {
+			t.Errorf("%s: error = %v, want it named", name, err)
+		}
+	}
+}
+
+func nopBatch(context.Context, []kafka.Message) error { return nil }
+
+// TestOptionTypes: the options that configure both workers are Options, so
+// one list serves both constructors; an option of one worker only is of
+// that worker's type alone, so that giving it to the other does not
+// compile (a ConsumerOption such as WithGroupID is not a ProducerOption).
+func TestOptionTypes(t *testing.T) {
+	shared := []flexkafka.Option{
+		flexkafka.WithConfig(flexkafka.Config{}),
+		flexkafka.WithBrokers("k:9092"),
+		flexkafka.WithTopics("t"),
+		flexkafka.WithTLS(nil),
+		flexkafka.WithSASL(nil),
+		flexkafka.WithLogger(nil),
+		flexkafka.WithPropagator(nil),
+	}
+	var consumerOpts []flexkafka.ConsumerOption
+	var producerOpts []flexkafka.ProducerOption
+	for _, o := range shared {
+		consumerOpts = append(consumerOpts, o)
+		producerOpts = append(producerOpts, o)
+	}
+	if _, err := flexkafka.NewConsumer(nop, append(consumerOpts, flexkafka.WithGroupID("g"))...); err != nil {
+		t.Errorf("NewConsumer with the shared options: %v", err)
+	}
+	if _, err := flexkafka.NewProducer(producerOpts...); err != nil {
+		t.Errorf("NewProducer with the shared options: %v", err)
+	}
+	for name, o := range map[string]flexkafka.ConsumerOption{"WithGroupID": flexkafka.WithGroupID("g"), "WithMaxBatch": flexkafka.WithMaxBatch(1, time.Second)} {
+		if _, ok := o.(flexkafka.ProducerOption); ok {
+			t.Errorf("%s is a ProducerOption; it configures a consumer only", name)
+		}
+	}
+	for name, o := range map[string]flexkafka.ProducerOption{"WithBatch": flexkafka.WithBatch(1, time.Second), "WithAsync": flexkafka.WithAsync(nil)} {
+		if _, ok := o.(flexkafka.ConsumerOption); ok {
+			t.Errorf("%s is a ConsumerOption; it configures a producer only", name)
+		}
+	}
+}
+
+// TestMaxBatchNeedsBatchConsumer: a consumer of single messages rejects
+// batch settings rather than ignore them.
+func TestMaxBatchNeedsBatchConsumer(t *testing.T) {
+	_, err := flexkafka.NewConsumer(nop, flexkafka.WithBrokers("k:9092"), flexkafka.WithGroupID("g"), flexkafka.WithTopics("t"),
+		flexkafka.WithMaxBatch(10, time.Second))
+	if err == nil || !strings.Contains(err.Error(), "invalid WithMaxBatch(10, 1s)") {
+		t.Fatalf("NewConsumer with WithMaxBatch = %v, want an error naming it", err)
 	}
 }
 

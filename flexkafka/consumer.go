@@ -49,7 +49,7 @@ type BatchHandler func(ctx context.Context, msgs []kafka.Message) error
 // A Consumer runs once: build a new one to consume again. Its methods are
 // safe for concurrent use.
 type Consumer struct {
-	cfg       config
+	cfg       consumerConfig
 	handle    BatchHandler // the handler, as a batch handler
 	batch     int          // messages per handler call
 	log       *slog.Logger
@@ -88,11 +88,11 @@ type Consumer struct {
 // (WithGroupID or FLEX_KAFKA_GROUP_ID), from the brokers (WithBrokers or
 // FLEX_KAFKA_BROKERS). It returns an error naming the bad value and where
 // it came from when the configuration is invalid; it does not connect.
-func NewConsumer(handler Handler, opts ...Option) (*Consumer, error) {
+func NewConsumer(handler Handler, opts ...ConsumerOption) (*Consumer, error) {
 	if handler == nil {
 		return nil, errors.New("flexkafka: NewConsumer: nil handler")
 	}
-	cfg, err := newConfig(opts, true)
+	cfg, err := newConsumerConfig(opts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -107,21 +107,21 @@ func NewConsumer(handler Handler, opts ...Option) (*Consumer, error) {
 
 // NewBatchConsumer is like [NewConsumer] but hands the messages to handler
 // in batches of consecutive messages of one partition: up to the size set
-// by [WithBatch] (default 100), collected for at most its timeout (default
+// by [WithMaxBatch] (default [DefaultMaxBatch]), collected for at most its timeout (default
 // [DefaultBatchTimeout]) after the first message arrives. A batch's
 // offsets are committed once the handler has succeeded for it.
-func NewBatchConsumer(handler BatchHandler, opts ...Option) (*Consumer, error) {
+func NewBatchConsumer(handler BatchHandler, opts ...ConsumerOption) (*Consumer, error) {
 	if handler == nil {
 		return nil, errors.New("flexkafka: NewBatchConsumer: nil handler")
 	}
-	cfg, err := newConfig(opts, true)
+	cfg, err := newConsumerConfig(opts, true)
 	if err != nil {
 		return nil, err
 	}
 	return newConsumer(cfg, cfg.batchSize, handler), nil
 }
 
-func newConsumer(cfg config, batch int, handle BatchHandler) *Consumer {
+func newConsumer(cfg consumerConfig, batch int, handle BatchHandler) *Consumer {
 	c := &Consumer{
 		cfg:            cfg,
 		handle:         handle,
@@ -138,8 +138,7 @@ func newConsumer(cfg config, batch int, handle BatchHandler) *Consumer {
 	c.transport = newTransport(cfg.conn)
 	c.client = &kafka.Client{Addr: kafka.TCP(cfg.conn.Brokers...), Transport: c.transport, Timeout: 10 * time.Second}
 	if cfg.deadLetterTopic != "" {
-		c.dlq = newWriter(cfg, c.transport)
-		c.dlq.Async = false
+		c.dlq = newDeadLetterWriter(cfg, c.transport)
 	}
 	return c
 }
@@ -705,4 +704,20 @@ func (c *Consumer) deadLetter(ctx context.Context, msgs []kafka.Message, cause e
 		out[i] = kafka.Message{Topic: c.cfg.deadLetterTopic, Key: msg.Key, Value: msg.Value, Headers: headers}
 	}
 	return c.dlq.WriteMessages(ctx, out...)
+}
+
+// newDeadLetterWriter returns the synchronous writer of dead letters. It
+// waits for all in-sync replicas: a dead letter is committed past, so it
+// must not be lost.
+func newDeadLetterWriter(cfg consumerConfig, transport *kafka.Transport) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:         kafka.TCP(cfg.conn.Brokers...),
+		Transport:    transport,
+		Balancer:     kafka.CRC32Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    cfg.batchSize,
+		BatchTimeout: DefaultBatchTimeout,
+		MaxAttempts:  10,
+		Logger:       kafkaLogger(cfg.logger, "kafka-go writer"),
+	}
 }

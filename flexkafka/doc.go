@@ -17,6 +17,12 @@
 // acknowledge, millisecond batches, one partition per key) and its Halt
 // flushes everything accepted before it.
 //
+// Options are typed by the worker they configure: [NewConsumer] takes
+// [ConsumerOption]s, [NewProducer] takes [ProducerOption]s, and an
+// [Option] (brokers, TLS, SASL, logger, propagator) is both. An option
+// given to the wrong worker, such as [WithGroupID] to NewProducer, does
+// not compile.
+//
 // Configuration comes from options, then from FLEX_KAFKA_BROKERS,
 // FLEX_KAFKA_GROUP_ID and FLEX_KAFKA_TOPICS; see [Config]. Both workers
 // implement [flex.Checker] for readiness and expose monotonic counters and

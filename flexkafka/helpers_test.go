@@ -96,8 +96,8 @@ func testLogger() *slog.Logger {
 
 // fastOptions tunes group timings and intervals so that tests run in
 // milliseconds rather than the seconds of the production defaults.
-func fastOptions(c *cluster, group string, topics ...string) []flexkafka.Option {
-	return []flexkafka.Option{
+func fastOptions(c *cluster, group string, topics ...string) []flexkafka.ConsumerOption {
+	return []flexkafka.ConsumerOption{
 		flexkafka.WithBrokers(c.brokers...),
 		flexkafka.WithGroupID(group),
 		flexkafka.WithTopics(topics...),

@@ -23,7 +23,7 @@ import (
 // after Halt began returns [ErrProducerClosed]. A halted Producer cannot be
 // reused.
 type Producer struct {
-	cfg       config
+	cfg       producerConfig
 	log       *slog.Logger
 	transport *kafka.Transport
 	writer    *kafka.Writer
@@ -48,8 +48,8 @@ type Producer struct {
 // WithBrokers or FLEX_KAFKA_BROKERS. A message that names no topic goes to
 // the topic given by WithTopics, if any. It returns an error naming the bad
 // value when the configuration is invalid; it does not connect.
-func NewProducer(opts ...Option) (*Producer, error) {
-	cfg, err := newConfig(opts, false)
+func NewProducer(opts ...ProducerOption) (*Producer, error) {
+	cfg, err := newProducerConfig(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -195,7 +195,6 @@ func TestDeadLetterFailureStops(t *testing.T) {
 		return errors.New("always")
 	}, append(fastOptions(c, groupID(t), topics...),
 		flexkafka.WithMaxAttempts(1),
-		flexkafka.WithWriteAttempts(1),
 		flexkafka.WithDeadLetterTopic("no-such-topic"))...)
 	if err != nil {
 		t.Fatal(err)

@@ -85,14 +85,22 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		kafkaOpts = append(kafkaOpts, flexkafka.WithBrokers(cfg.Brokers...))
 	}
 	kafkaOpts = append(kafkaOpts, flexkafka.WithLogger(a.log))
-	if a.producer, err = flexkafka.NewProducer(kafkaOpts...); err != nil {
+	producerOpts := make([]flexkafka.ProducerOption, len(kafkaOpts))
+	for i, o := range kafkaOpts {
+		producerOpts[i] = o
+	}
+	if a.producer, err = flexkafka.NewProducer(producerOpts...); err != nil {
 		return nil, err
 	}
 	if err := createTopics(ctx, brokers, topics.all()); err != nil {
 		return nil, err
 	}
 	consumer := func(name string, from status, handle flexkafka.Handler) (*flexkafka.Consumer, error) {
-		opts := slices.Concat(kafkaOpts, []flexkafka.Option{
+		var opts []flexkafka.ConsumerOption
+		for _, o := range kafkaOpts {
+			opts = append(opts, o)
+		}
+		opts = slices.Concat(opts, []flexkafka.ConsumerOption{
 			flexkafka.WithGroupID(topics.group(name)),
 			flexkafka.WithTopics(topics.status(from)),
 			flexkafka.WithDeadLetterTopic(topics.deadLetter()),

@@ -43,11 +43,11 @@ type config struct {
 	ExpirySpec     string        // cron spec of the expiry job
 
 	// Set in code only; empty means the modules' environment and defaults.
-	HTTPAddr        string             // public API
-	MetricsAddr     string             // operations server
-	Logger          *slog.Logger       // nil means slog.Default()
-	ServiceOptions  []flex.Option      // added to the service's
-	ConsumerOptions []flexkafka.Option // added to both consumers'
+	HTTPAddr        string                     // public API
+	MetricsAddr     string                     // operations server
+	Logger          *slog.Logger               // nil means slog.Default()
+	ServiceOptions  []flex.Option              // added to the service's
+	ConsumerOptions []flexkafka.ConsumerOption // added to both consumers'
 }
 
 // loadConfig reads the configuration from the environment, with defaults.

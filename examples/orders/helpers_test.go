@@ -54,7 +54,7 @@ func testConfig(t testing.TB) config {
 		MetricsAddr:    "127.0.0.1:0",
 		Logger:         testLogger(),
 		ServiceOptions: []flex.Option{flex.WithSignals(), flex.WithShutdownTimeout(20 * time.Second)},
-		ConsumerOptions: []flexkafka.Option{
+		ConsumerOptions: []flexkafka.ConsumerOption{
 			flexkafka.WithGroupTimings(100*time.Millisecond, 6*time.Second, 3*time.Second),
 			flexkafka.WithJoinBackoff(100 * time.Millisecond),
 			flexkafka.WithFetchMaxWait(50 * time.Millisecond),

@@ -160,9 +160,9 @@ func newKfake(t *testing.T, topics ...string) *kfake.Cluster {
 	return c
 }
 
-func newProducer(t *testing.T, brokers []string, opts ...flexkafka.Option) *flexkafka.Producer {
+func newProducer(t *testing.T, brokers []string, opts ...flexkafka.ProducerOption) *flexkafka.Producer {
 	t.Helper()
-	p, err := flexkafka.NewProducer(append([]flexkafka.Option{
+	p, err := flexkafka.NewProducer(append([]flexkafka.ProducerOption{
 		flexkafka.WithBrokers(brokers...), flexkafka.WithLogger(testLogger())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)

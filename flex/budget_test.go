@@ -13,6 +13,11 @@ import (
 
 // The tests in this file check how the workers share FLEX_SHUTDOWN_TIMEOUT.
 
+// grace is how long before the end of its share a Halt's context is done,
+// so that a Halt giving up at its deadline can say how it ended: 100ms, or
+// a quarter of the reserve when that is shorter.
+const grace = 100 * time.Millisecond
+
 // sleepyHalter needs d to halt, and honours its context while it waits.
 type sleepyHalter struct {
 	*probe
@@ -98,7 +103,7 @@ func TestHaltingEventCarriesTheShare(t *testing.T) {
 			if e.Kind != flex.EventWorkerHalting {
 				continue
 			}
-			if got := e.Deadline.Sub(began); got != want[e.Worker] {
+			if got := e.Deadline.Sub(began); got != want[e.Worker]-grace {
 				t.Errorf("%s: share ends %v after shutdown began, want %v", e.Worker, got, want[e.Worker])
 			}
 			delete(want, e.Worker)
@@ -135,7 +140,7 @@ func TestReserveFromEnvironmentAndOption(t *testing.T) {
 				if err := <-result; err != nil {
 					t.Fatal(err)
 				}
-				if d, _ := b.haltContext().Deadline(); d.Sub(began) != tc.want {
+				if d, _ := b.haltContext().Deadline(); d.Sub(began) != tc.want-grace {
 					t.Errorf("first halted worker's share: %v, want %v", d.Sub(began), tc.want)
 				}
 			})
@@ -225,6 +230,34 @@ func TestHaltsAfterTheDeadlineAreReported(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), "flex: b halt") || !strings.Contains(err.Error(), "flex: a halt") {
 			t.Errorf("Start = %v, want the errors of the halts after the deadline", err)
+		}
+	})
+}
+
+// givingUp halts by abandoning its work when its context is done, and
+// reports that it did so cleanly.
+type givingUp struct{ *probe }
+
+func (g *givingUp) Halt(ctx context.Context) error {
+	<-ctx.Done()
+	close(g.stop)
+	return nil
+}
+
+func TestHaltGivingUpAtItsDeadlineReportsItsOwnResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &givingUp{newProbe("server")}
+		after := newProbe("after")
+		events := newEventLog()
+		ctx, cancel := context.WithCancel(context.Background())
+		result := startAsync(ctx, flex.New(quiet(nil, flex.WithShutdownTimeout(2*time.Second), flex.WithObserver(events))...), after, g)
+		<-g.started
+		cancel()
+		if err := <-result; err != nil {
+			t.Errorf("Start = %v, want nil: the Halt that gave up at its deadline said it ended cleanly", err)
+		}
+		if e := haltedEvents(events)["server"]; e.Err != nil {
+			t.Errorf("server's halted event carries %v, want its own nil", e.Err)
 		}
 	})
 }

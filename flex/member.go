@@ -64,18 +64,23 @@ func (m *member) run(exited func(*member)) {
 // halt calls Halt in its own goroutine, recovering a panic, and waits for it
 // until ctx is done, so that a Halt ignoring its context cannot hold up the
 // shutdown of the others.
-func (m *member) halt(ctx context.Context) error {
+func (m *member) halt(ctx context.Context) error { return m.haltUntil(ctx, ctx) }
+
+// haltUntil is halt, waiting for Halt's result until wait is done rather
+// than ctx, so that a Halt that gives up when ctx is done has a moment to
+// say how it ended.
+func (m *member) haltUntil(ctx, wait context.Context) error {
 	if s, ok := m.w.(stopper); ok {
 		s.stop()
-		return m.waitStopped(ctx)
+		return m.waitStopped(wait)
 	}
 	result := make(chan error, 1)
 	go func() { result <- m.callHalt(ctx) }()
 	select {
 	case err := <-result:
 		return err
-	case <-ctx.Done():
-		return &WorkerError{Worker: m.name, Op: "halt", Err: fmt.Errorf("did not return before the deadline: %w", ctx.Err())}
+	case <-wait.Done():
+		return &WorkerError{Worker: m.name, Op: "halt", Err: fmt.Errorf("did not return before the deadline: %w", wait.Err())}
 	}
 }
 

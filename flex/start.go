@@ -52,7 +52,10 @@ func (s *Service) Health() *Health { return s.health }
 // the whole of what is left, and time a worker does not use passes to the
 // ones after it. When a worker's share ends, it is expected to abandon what
 // is left (a server closes its connections) and Start halts the next one
-// whether or not its Run has returned. With the defaults, 20s and four
+// whether or not its Run has returned. A Halt's context is done a moment
+// before its share ends (100ms, or a quarter of the reserve if shorter), so
+// that a Halt giving up at its deadline can still return and say how it
+// ended. With the defaults, 20s and four
 // workers, the first halted may take 20s - 3×2.5s = 12.5s and each later
 // one is sure of at least 2.5s.
 //
@@ -312,9 +315,13 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 			break
 		}
 		// The i workers halted after this one keep their reserve: this
-		// one's share ends that much before the deadline.
-		share, cancelShare := context.WithDeadline(haltCtx, deadline.Add(-time.Duration(i)*sv.reserve))
-		sig, ok := sv.halt(share, sv.members[i])
+		// one's share ends that much before the deadline, and its Halt's
+		// context a moment before that.
+		shareEnd := deadline.Add(-time.Duration(i) * sv.reserve)
+		share, cancelShare := context.WithDeadline(haltCtx, shareEnd)
+		hctx, cancelHalt := context.WithDeadline(share, shareEnd.Add(-haltGrace(sv.reserve)))
+		sig, ok := sv.halt(hctx, share, sv.members[i])
+		cancelHalt()
 		cancelShare()
 		if !ok {
 			return sv.abandon(sig)
@@ -335,10 +342,17 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 	return sv.result()
 }
 
-// halt halts one member and waits for its Run to return, until its share of
-// the shutdown timeout (ctx) ends. It returns false when a second signal
-// arrives meanwhile.
-func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
+// haltGrace is how long before the end of its share a worker's Halt context
+// is done: time for a Halt that gives up at its deadline to return and say
+// how it ended, rather than be reported as not returning.
+func haltGrace(reserve time.Duration) time.Duration {
+	return min(100*time.Millisecond, reserve/4)
+}
+
+// halt halts one member with ctx and waits for its Halt, then its Run, to
+// return, until its share of the shutdown timeout ends. It returns false
+// when a second signal arrives meanwhile.
+func (sv *supervisor) halt(ctx, share context.Context, m *member) (os.Signal, bool) {
 	sv.halting(ctx, m)
 	began := time.Now()
 
@@ -347,18 +361,18 @@ func (sv *supervisor) halt(ctx context.Context, m *member) (os.Signal, bool) {
 		s.stop() // returns at once: no goroutine needed to bound it
 	} else {
 		halted := make(chan error, 1)
-		go func() { halted <- m.halt(ctx) }()
+		go func() { halted <- m.haltUntil(ctx, share) }()
 		var sig os.Signal
 		if sig, err = sv.awaitHalt(halted); sig != nil {
 			return sig, false
 		}
 	}
 	m.cancelRun() // Halt has returned: whatever Run still waits on can stop
-	if sig, ok := sv.await(m.done, ctx.Done()); !ok {
+	if sig, ok := sv.await(m.done, share.Done()); !ok {
 		return sig, false
 	}
 	if _, ok := m.w.(stopper); ok && !m.isDone() {
-		err = m.waitStopped(ctx) // its share has ended: report it as Halt's
+		err = m.waitStopped(share) // its share has ended: report it as Halt's
 	}
 	if !m.isDone() {
 		sv.log.Warn("flex: worker still running at the end of its share of the shutdown timeout; halting the next",

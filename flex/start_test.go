@@ -114,7 +114,7 @@ func TestHaltGetsALiveBoundedContext(t *testing.T) {
 		if errAtHalt != nil {
 			t.Errorf("Halt's context was already done: %v", errAtHalt)
 		}
-		if got, want := deadline.Sub(began), 7*time.Second; got != want {
+		if got, want := deadline.Sub(began), 7*time.Second-grace; got != want {
 			t.Errorf("Halt's deadline is %v after shutdown, want %v", got, want)
 		}
 		if value != "v" {
@@ -184,7 +184,7 @@ func TestHaltIsOrderedInReverse(t *testing.T) {
 		// still to halt, and each deadline counted from the same start.
 		for i, want := range []time.Duration{12 * time.Second, 10 * time.Second, 8 * time.Second} {
 			d, _ := probes[i].haltContext().Deadline()
-			if got := d.Sub(began); got != want {
+			if got := d.Sub(began); got != want-grace {
 				t.Errorf("%s's Halt deadline is %v after shutdown began, want %v", probes[i].name, got, want)
 			}
 		}
@@ -530,7 +530,7 @@ func TestOptionBeatsEnvironment(t *testing.T) {
 		if err := <-result; err != nil {
 			t.Fatal(err)
 		}
-		if d, _ := a.haltContext().Deadline(); d.Sub(began) != 3*time.Second {
+		if d, _ := a.haltContext().Deadline(); d.Sub(began) != 3*time.Second-grace {
 			t.Errorf("deadline %v after shutdown, want the option's 3s", d.Sub(began))
 		}
 	})
@@ -546,7 +546,7 @@ func TestEnvironmentSetsTimeout(t *testing.T) {
 		cancel()
 		began := time.Now()
 		<-result
-		if d, _ := a.haltContext().Deadline(); d.Sub(began) != 1500*time.Millisecond {
+		if d, _ := a.haltContext().Deadline(); d.Sub(began) != 1500*time.Millisecond-grace {
 			t.Errorf("deadline %v after shutdown, want 1.5s from FLEX_SHUTDOWN_TIMEOUT", d.Sub(began))
 		}
 	})

@@ -32,10 +32,11 @@ var ErrAlreadyStarted = errors.New("flexhttp: server already started")
 // Build one with [New]. A Server runs once: after Halt it cannot be run
 // again (Run returns nil at once). Its methods are safe for concurrent use.
 type Server struct {
-	srv    *http.Server
-	addr   string // the configured address, validated by New
-	tls    bool
-	logger *slog.Logger // nil means slog.Default()
+	srv      *http.Server
+	requests *inflight // wraps srv.Handler
+	addr     string    // the configured address, validated by New
+	tls      bool
+	logger   *slog.Logger // nil means slog.Default()
 
 	ready     chan struct{} // closed once listening
 	drained   chan struct{} // closed when the drain has ended, either way
@@ -98,6 +99,8 @@ func New(srv *http.Server, opts ...Option) (*Server, error) {
 	if cfg.health != nil {
 		srv.Handler = &healthHandler{health: cfg.health, next: srv.Handler}
 	}
+	requests := &inflight{next: srv.Handler}
+	srv.Handler = requests
 	if cert != nil {
 		tc := &tls.Config{}
 		if srv.TLSConfig != nil {
@@ -110,12 +113,13 @@ func New(srv *http.Server, opts ...Option) (*Server, error) {
 		srv.ErrorLog = slog.NewLogLogger(cfg.logger.Handler(), slog.LevelError)
 	}
 	return &Server{
-		srv:     srv,
-		addr:    addr,
-		tls:     cert != nil,
-		logger:  cfg.logger,
-		ready:   make(chan struct{}),
-		drained: make(chan struct{}),
+		srv:      srv,
+		requests: requests,
+		addr:     addr,
+		tls:      cert != nil,
+		logger:   cfg.logger,
+		ready:    make(chan struct{}),
+		drained:  make(chan struct{}),
 	}, nil
 }
 
@@ -209,9 +213,15 @@ func (s *Server) closeOnCancel(ctx context.Context) {
 // their connections to go idle and close. It then returns nil, and Run
 // returns nil.
 //
-// If ctx is done before the drain ends, Halt closes the remaining
-// connections at once (http.Server.Close), cutting their requests, and
-// returns an error saying so that wraps ctx.Err(). A ctx that is already
+// If ctx is done before the drain ends (in a flex service: when the
+// server's share of FLEX_SHUTDOWN_TIMEOUT ends), Halt closes the remaining
+// connections at once (http.Server.Close) and returns, so that the workers
+// halted after it keep their time. When a request being handled was cut,
+// Halt returns an error saying how many, wrapping ctx.Err(). Connections
+// whose request was still arriving, its header or its body not yet
+// received (a slow or stalled client), are closed without error: their
+// handler cannot have acted on a request it has not received, and their
+// client sees the failure and can retry. A ctx that is already
 // done still closes the listener and idle connections; Halt then returns
 // nil if no request was in flight. If Run's own context is cancelled during
 // the drain, Halt returns an error saying the drain was cut short.
@@ -260,14 +270,24 @@ func (s *Server) Halt(ctx context.Context) error {
 	}
 }
 
-// abandon ends a drain whose deadline has passed. It records the outcome
+// abandon ends a drain whose deadline has passed by closing the connections
+// still open. Cutting a request that was being worked on is an error; a
+// connection whose request was still arriving (a slow or stalled client:
+// its header, or its body, not yet received) loses nothing by being
+// closed, so a drain that cuts only those is clean. It records the outcome
 // before closing the connections: once they are closed, a Halt still
 // draining sees the server idle and would otherwise record a clean drain.
 func (s *Server) abandon(ctx context.Context) error {
-	s.record(fmt.Errorf("flexhttp: drain of %s abandoned at deadline, connections force-closed: %w", s.listenAddr(), ctx.Err()))
+	if n := s.requests.working(); n > 0 {
+		s.record(fmt.Errorf("flexhttp: drain of %s abandoned at deadline, %d requests cut, connections force-closed: %w", s.listenAddr(), n, ctx.Err()))
+		s.log().Warn("flexhttp: drain abandoned at deadline, connections force-closed", "server", s.String(), "requests_cut", n, "error", ctx.Err())
+	} else {
+		s.record(nil)
+		s.log().Warn("flexhttp: drain deadline passed; closed connections whose requests were still arriving", "server", s.String(),
+			"requests_receiving", s.requests.receiving.Load())
+	}
 	s.srv.Close()
 	s.endDrain(nil)
-	s.log().Warn("flexhttp: drain abandoned at deadline, connections force-closed", "server", s.String(), "error", ctx.Err())
 	return s.drainErr
 }
 

@@ -119,7 +119,7 @@ func TestHaltDeadlineForceCloses(t *testing.T) {
 	defer cancel()
 	err := s.Halt(ctx)
 	// The error names the address listened on, not the configured ":0".
-	want := "flexhttp: drain of " + s.Addr() + " abandoned at deadline, connections force-closed: context deadline exceeded"
+	want := "flexhttp: drain of " + s.Addr() + " abandoned at deadline, 1 requests cut, connections force-closed: context deadline exceeded"
 	if err == nil || err.Error() != want {
 		t.Errorf("Halt = %v, want %q", err, want)
 	}

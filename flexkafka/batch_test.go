@@ -84,8 +84,8 @@ func TestBatchConsumer(t *testing.T) {
 	t.Logf("%d batches, largest %d", batches, largest)
 }
 
-// TestBatchDeadLetter: a failing batch is retried whole, then each of its
-// messages is dead-lettered.
+// TestBatchDeadLetter: a failing batch is retried whole, then, once its
+// failure is permanent, each of its messages is dead-lettered.
 func TestBatchDeadLetter(t *testing.T) {
 	c, topics := newCluster(t, 1, "bdlq", "bdlq-dead")
 	produce(t, c, topics[0], 0, 5)
@@ -95,10 +95,14 @@ func TestBatchDeadLetter(t *testing.T) {
 		mu.Lock()
 		calls++
 		sizes += len(msgs)
+		n := calls
 		mu.Unlock()
-		return errors.New("bulk insert failed")
+		if n == 1 {
+			return errors.New("bulk insert failed")
+		}
+		return flexkafka.Permanent(errors.New("bulk insert rejected"))
 	}, append(fastOptions(c, groupID(t), topics[0]), flexkafka.WithMaxBatch(100, 50*time.Millisecond),
-		flexkafka.WithMaxAttempts(2), flexkafka.WithDeadLetterTopic(topics[1]))...)
+		flexkafka.WithDeadLetterTopic(topics[1]))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,9 @@ func TestOptionErrors(t *testing.T) {
 	bad := map[string]flexkafka.ConsumerOption{
 		"WithQueueSize(0)":                 flexkafka.WithQueueSize(0),
 		"WithCommitInterval(-1s)":          flexkafka.WithCommitInterval(-time.Second),
-		"WithMaxAttempts(0)":               flexkafka.WithMaxAttempts(0),
+		"WithMaxRetryTime(-1s)":            flexkafka.WithMaxRetryTime(-time.Second),
+		"WithHandlerTimeout(0s)":           flexkafka.WithHandlerTimeout(0),
+		"WithMiddleware: middleware 0":     flexkafka.WithMiddleware(nil),
 		"WithBackoff(0s, 1s)":              flexkafka.WithBackoff(0, time.Second),
 		`WithDeadLetterTopic("bad topic")`: flexkafka.WithDeadLetterTopic("bad topic"),
 		"WithHaltMargin(-1s)":              flexkafka.WithHaltMargin(-time.Second),
@@ -139,6 +141,26 @@ func TestOptionTypes(t *testing.T) {
 		if _, ok := o.(flexkafka.ConsumerOption); ok {
 			t.Errorf("%s is a ConsumerOption; it configures a producer only", name)
 		}
+	}
+}
+
+// TestMiddlewareReplacesDefaults: the options of the default chain are an
+// error next to WithMiddleware, which replaces it.
+func TestMiddlewareReplacesDefaults(t *testing.T) {
+	base := []flexkafka.ConsumerOption{flexkafka.WithBrokers("k:9092"), flexkafka.WithGroupID("g"), flexkafka.WithTopics("t")}
+	for name, opt := range map[string]flexkafka.ConsumerOption{
+		"WithBackoff(1s, 2s)":        flexkafka.WithBackoff(time.Second, 2*time.Second),
+		"WithMaxRetryTime(1m0s)":     flexkafka.WithMaxRetryTime(time.Minute),
+		"WithPermanentFunc":          flexkafka.WithPermanentFunc(func(error) bool { return false }),
+		`WithDeadLetterTopic("dlq")`: flexkafka.WithDeadLetterTopic("dlq"),
+	} {
+		_, err := flexkafka.NewConsumer(nop, append(base, opt, flexkafka.WithMiddleware(flexkafka.Retry(flexkafka.RetryPolicy{})))...)
+		if err == nil || !strings.Contains(err.Error(), "invalid "+name+": it configures the default middleware") {
+			t.Errorf("%s with WithMiddleware: error = %v, want it named", name, err)
+		}
+	}
+	if _, err := flexkafka.NewConsumer(nop, append(base, flexkafka.WithMiddleware())...); err != nil {
+		t.Errorf("WithMiddleware() (no policy at all): %v", err)
 	}
 }
 

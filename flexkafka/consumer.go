@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,21 +14,33 @@ import (
 
 // Handler handles one message. Returning nil marks the message handled:
 // its offset is committed once every earlier message of its partition is
-// handled too. Returning an error makes the consumer retry it, then apply
-// its failure policy (see [WithDeadLetterTopic]); wrap the error with
-// [Permanent] to skip the retries. A panic counts as an error.
+// handled too. Returning an error hands the failure to the consumer's
+// middleware: by default the message is retried, holding its partition,
+// until the handler succeeds (see [Retry]); an error wrapped with
+// [Permanent], one the [WithPermanentFunc] classifier marks, or a panic
+// is not retried but dead-lettered (see [DeadLetter]).
 //
-// ctx is cancelled when the message is abandoned: when Halt's deadline is
-// near or Run's context is cancelled. It is not cancelled by a rebalance: a
-// handler running when its partition is revoked is allowed to finish.
+// A handler must honour ctx. It is cancelled when the message is taken
+// away from the handler: at once when the partition is revoked by a
+// rebalance or the consumer loses its group membership (another member
+// may already be handling the same message), when [WithHandlerTimeout]
+// passes, when Halt's deadline is near, and when Run's context is
+// cancelled. The result of a handler that returns after its partition was
+// revoked is dropped, never committed: its message is delivered again, to
+// the partition's new owner. A handler that ignores ctx keeps running, but
+// its side effects then race with the new owner's.
+//
+// Delivery is at least once, and a message can be delivered again after a
+// rebalance, a crash, a halt deadline or a re-drive ([Redrive]), so
+// handlers must be idempotent.
 type Handler func(ctx context.Context, msg kafka.Message) error
 
 // BatchHandler handles consecutive messages of one partition, in offset
 // order, at once: a bulk insert, one transaction. Returning nil marks them
 // all handled; an error fails them all, so the batch is retried whole and
-// then each of its messages is dead-lettered (or the consumer stops). The
-// trace context of the messages is not extracted into ctx: the handler has
-// each message's headers. Otherwise it is like [Handler].
+// then dead-lettered whole (or the consumer stops). The trace context of
+// the messages is not extracted into ctx: the handler has each message's
+// headers. Otherwise it is like [Handler], and middleware wrap it.
 type BatchHandler func(ctx context.Context, msgs []kafka.Message) error
 
 // Consumer is a flex.Worker that consumes topics in a consumer group and
@@ -43,20 +52,25 @@ type BatchHandler func(ctx context.Context, msgs []kafka.Message) error
 // Each assigned partition is consumed by its own goroutine, in order;
 // different partitions are handled concurrently, up to [WithMaxInFlight]
 // handler calls at once. Handled offsets are committed every
-// [WithCommitInterval], when a partition is revoked and when the consumer
-// halts.
+// [WithCommitInterval], when a partition is revoked, when Halt begins and
+// when the consumer halts.
+//
+// The handler is wrapped in middleware (see [Middleware]): by default
+// [Retry], and [DeadLetter] when [WithDeadLetterTopic] is given. An error
+// that comes out of the middleware stops the consumer: Run returns it in a
+// [*HandlerError] and the message stays uncommitted.
 //
 // A Consumer runs once: build a new one to consume again. Its methods are
 // safe for concurrent use.
 type Consumer struct {
 	cfg       consumerConfig
-	handle    BatchHandler // the handler, as a batch handler
+	handle    BatchHandler // the handler, wrapped in its middleware
 	batch     int          // messages per handler call
 	log       *slog.Logger
 	dialer    *kafka.Dialer
 	transport *kafka.Transport
 	client    *kafka.Client
-	dlq       *kafka.Writer // nil without a dead-letter topic
+	dlq       deadLetterWriter
 	sem       chan struct{} // one token per running handler call
 
 	ready          chan struct{} // closed on the first group join
@@ -68,19 +82,24 @@ type Consumer struct {
 	abandon        chan struct{} // closed when Halt's ctx is done or Run's ctx is cancelled
 	abandonOnce    sync.Once
 	done           chan struct{}  // closed when Run has returned, or can no longer start
-	work           sync.WaitGroup // goroutines of Run that the group does not wait for
+	work           sync.WaitGroup // every goroutine of Run, handler calls included
 
 	halted    atomic.Bool
-	abandoned atomic.Int64 // handler calls that failed with their context cancelled
+	cancelled atomic.Int64 // handler calls that failed with their context cancelled by a halt
+	running   atomic.Int64 // handler calls running now
 	counters  consumerCounters
+	topics    map[string]*topicCounters // fixed at construction
+	retries   retryBook
 
 	mu       sync.Mutex
 	started  bool
+	stopping bool              // no partition may start: Halt began
+	parts    sync.WaitGroup    // partition goroutines of the current generation
 	fatal    error             // the error that stopped the consumer
 	haltErrs []error           // failures of the final commits and closes
 	joined   bool              // member of the current generation
 	joinErr  error             // why the last join failed
-	parts    []*partitionState // the current generation's partitions
+	current  []*partitionState // the current generation's partitions
 }
 
 // NewConsumer returns a Consumer that calls handler for every message of
@@ -107,9 +126,9 @@ func NewConsumer(handler Handler, opts ...ConsumerOption) (*Consumer, error) {
 
 // NewBatchConsumer is like [NewConsumer] but hands the messages to handler
 // in batches of consecutive messages of one partition: up to the size set
-// by [WithMaxBatch] (default [DefaultMaxBatch]), collected for at most its timeout (default
-// [DefaultBatchTimeout]) after the first message arrives. A batch's
-// offsets are committed once the handler has succeeded for it.
+// by [WithMaxBatch] (default [DefaultMaxBatch]), collected for at most its
+// timeout (default [DefaultBatchTimeout]) after the first message arrives.
+// A batch's offsets are committed once the handler has succeeded for it.
 func NewBatchConsumer(handler BatchHandler, opts ...ConsumerOption) (*Consumer, error) {
 	if handler == nil {
 		return nil, errors.New("flexkafka: NewBatchConsumer: nil handler")
@@ -121,10 +140,9 @@ func NewBatchConsumer(handler BatchHandler, opts ...ConsumerOption) (*Consumer, 
 	return newConsumer(cfg, cfg.batchSize, handler), nil
 }
 
-func newConsumer(cfg consumerConfig, batch int, handle BatchHandler) *Consumer {
+func newConsumer(cfg consumerConfig, batch int, handler BatchHandler) *Consumer {
 	c := &Consumer{
 		cfg:            cfg,
-		handle:         handle,
 		batch:          batch,
 		log:            cfg.logger.With("worker", "kafka-consumer", "group", cfg.conn.GroupID),
 		sem:            make(chan struct{}, cfg.maxInFlight),
@@ -133,13 +151,17 @@ func newConsumer(cfg consumerConfig, batch int, handle BatchHandler) *Consumer {
 		cancelHandlers: make(chan struct{}),
 		abandon:        make(chan struct{}),
 		done:           make(chan struct{}),
+		topics:         map[string]*topicCounters{},
 	}
+	for _, t := range cfg.conn.Topics {
+		c.topics[t] = &topicCounters{}
+	}
+	c.retries.entries = map[retryKey]*retryEntry{}
 	c.dialer = newDialer(cfg.conn)
 	c.transport = newTransport(cfg.conn)
 	c.client = &kafka.Client{Addr: kafka.TCP(cfg.conn.Brokers...), Transport: c.transport, Timeout: 10 * time.Second}
-	if cfg.deadLetterTopic != "" {
-		c.dlq = newDeadLetterWriter(cfg, c.transport)
-	}
+	c.dlq.cfg, c.dlq.transport = cfg, c.transport
+	c.handle = chain(c.middleware(), c.attempt(handler))
 	return c
 }
 
@@ -150,14 +172,20 @@ func (c *Consumer) String() string { return "kafka-consumer:" + c.cfg.conn.Group
 // group for the first time.
 func (c *Consumer) Ready() <-chan struct{} { return c.ready }
 
-// Check reports whether the consumer can consume right now: it has joined
-// its group (a failed join makes it fail until a later join succeeds; a
-// rebalance does not) and a broker answers a metadata request under ctx.
-// It returns an error wrapping [ErrNotJoined] before Run, while joining and
-// after Run returned.
+// Check reports whether the consumer is consuming right now. It fails:
+//   - with an error wrapping [ErrNotJoined] before Run, while joining,
+//     after a failed join (until a later join succeeds; a rebalance does
+//     not count) and after Run returned;
+//   - with an error wrapping [ErrRetrying] while a message is being
+//     retried, naming its topic, partition, offset, attempts, since when,
+//     and the last error: its partition is stalled until the handler
+//     succeeds, as during a database outage, and readiness says so;
+//   - with an error wrapping [ErrHandlerStuck] while a handler call has
+//     run longer than [WithHandlerTimeout] (it ignores its context);
+//   - when no broker answers a connection under ctx.
 func (c *Consumer) Check(ctx context.Context) error {
 	c.mu.Lock()
-	joined, joinErr := c.joined, c.joinErr
+	joined, joinErr, parts := c.joined, c.joinErr, c.current
 	c.mu.Unlock()
 	if !joined {
 		if joinErr != nil {
@@ -165,25 +193,37 @@ func (c *Consumer) Check(ctx context.Context) error {
 		}
 		return ErrNotJoined
 	}
-	if err := reachable(ctx, c.dialer, c.cfg.conn.Brokers); err != nil {
-		return err
+	var errs []error
+	for _, p := range parts {
+		if since := p.busySince(); !since.IsZero() && time.Since(since) > c.cfg.handlerTimeout {
+			errs = append(errs, fmt.Errorf("%w: %s/%d@%d running since %s (timeout %v)",
+				ErrHandlerStuck, p.topic, p.partition, p.busyOffset.Load(), since.Format(time.RFC3339Nano), c.cfg.handlerTimeout))
+		}
 	}
-	return nil
+	for _, r := range c.retries.statuses(parts) {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrRetrying, r))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("flexkafka: %s: %w", c, err)
+	}
+	return reachable(ctx, c.dialer, c.cfg.conn.Brokers)
 }
 
-// Run joins the group and consumes until Halt, a message that fails every
-// attempt without a dead-letter topic, or the cancellation of ctx. It
-// keeps trying to join while the brokers are unreachable (see
-// [Consumer.Check]).
+// Run joins the group and consumes until Halt, a message that the
+// middleware could not handle (without a dead-letter topic: a permanent
+// failure), or the cancellation of ctx. It keeps trying to join while the
+// brokers are unreachable (see [Consumer.Check]).
 //
-// Run returns nil after Halt. It returns a [*HandlerError] when a message
-// failed every attempt and could not be dead-lettered; the other
-// partitions are then drained and committed as by Halt before it returns.
-// When ctx is cancelled, Run stops as if halted with an expired deadline:
-// it cancels the handlers' context, does not wait for the group to close
-// (the close goes on in the background) and returns an error wrapping
-// ctx.Err(). Run after Halt returns nil at once; a second Run returns nil
-// at once.
+// Run returns nil after a Halt that completed. It returns a
+// [*HandlerError] when a message failed permanently and could not be
+// dead-lettered; the other partitions are then drained and committed as
+// by Halt before it returns. It returns an error wrapping
+// [ErrHandlersCancelled] when Halt had to cancel or abandon handlers
+// (their messages are delivered again). When ctx is cancelled, Run stops
+// as if halted with an expired deadline: it cancels the handlers' context,
+// does not wait for them or for the group to close (the close goes on in
+// the background) and returns an error wrapping ctx.Err(). Run after Halt
+// returns nil at once; a second Run returns nil at once.
 func (c *Consumer) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.started {
@@ -210,12 +250,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	nextCtx, cancelNext := context.WithCancel(ctx)
 	defer cancelNext()
+	c.work.Add(1)
 	go func() {
-		select {
-		case <-c.stop:
-			cancelNext()
-		case <-nextCtx.Done():
-		}
+		defer c.work.Done()
+		c.drainThenLeave(nextCtx, cancelNext)
 	}()
 	for {
 		gen, err := group.Next(nextCtx)
@@ -238,47 +276,85 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.setJoined(true, nil)
 		c.readyOnce.Do(func() { close(c.ready) })
 		c.log.Debug("flexkafka: joined group", "generation", gen.ID, "member", gen.MemberID, "assignments", gen.Assignments)
-		if nextCtx.Err() == nil {
-			c.startGeneration(gen, nextCtx, hctx)
-		}
+		c.startGeneration(gen, hctx)
 	}
 
 	if ctx.Err() != nil && !c.halted.Load() {
 		c.abandonOnce.Do(func() { close(c.abandon) })
 	}
-	// Closing the group ends the generation: every partition goroutine
-	// finishes its handler, commits and returns; then the member leaves.
+	// Closing the group ends the generation (its partitions are drained
+	// already, unless Run's context was cancelled); then the member leaves.
 	c.await("consumer group close", group.Close)
-	// The group waits for the generation's goroutines, but not for one
-	// started after the generation ended, nor for the watermark lookup.
 	select {
-	case <-c.abandon: // already reported
+	case <-c.abandon: // Run returns at once; what is left is reported below
 	default:
 		c.await("consumer goroutines", func() error { c.work.Wait(); return nil })
 	}
-	if c.dlq != nil {
-		c.await("dead-letter writer close", c.dlq.Close)
-	}
+	c.await("dead-letter writer close", c.dlq.close)
 	c.transport.CloseIdleConnections()
 	c.setJoined(false, nil)
+	return c.runResult(ctx)
+}
 
+// runResult is what Run returns once it has stopped.
+func (c *Consumer) runResult(ctx context.Context) error {
 	c.mu.Lock()
 	fatal := c.fatal
 	c.mu.Unlock()
-	switch {
-	case fatal != nil:
+	if fatal != nil {
 		return fatal
-	case c.halted.Load():
-		return nil
-	case ctx.Err() != nil:
-		return fmt.Errorf("flexkafka: %s: %w", c, context.Cause(ctx))
+	}
+	var lost []error
+	select {
+	case <-c.abandon:
+		if n := c.running.Load(); n > 0 {
+			lost = append(lost, fmt.Errorf("%w: %d still running when abandoned; their messages will be delivered again", ErrHandlersCancelled, n))
+		}
+	default:
+	}
+	if n := c.cancelled.Load(); n > 0 {
+		lost = append(lost, fmt.Errorf("%w: %d did not complete; their messages will be delivered again", ErrHandlersCancelled, n))
+	}
+	switch {
+	case ctx.Err() != nil && !c.halted.Load():
+		return fmt.Errorf("flexkafka: %s: %w", c, errors.Join(append([]error{context.Cause(ctx)}, lost...)...))
+	case len(lost) > 0:
+		return fmt.Errorf("flexkafka: %s: %w", c, errors.Join(lost...))
 	}
 	return nil
 }
 
-// Halt stops the consumer gracefully: it stops fetching, lets the handlers
-// already running finish, commits every handled offset, closes the
-// partition readers and leaves the group, then waits for Run to return.
+// drainThenLeave waits for Halt (or a fatal error), lets the partitions
+// of the current generation drain while the member stays in the group
+// (heartbeats and periodic commits go on), then cancels ctx so that Run
+// closes the group and leaves.
+func (c *Consumer) drainThenLeave(ctx context.Context, leave context.CancelFunc) {
+	select {
+	case <-c.stop:
+	case <-ctx.Done():
+		return
+	}
+	c.mu.Lock()
+	c.stopping = true // no partition starts from now on: parts only shrinks
+	c.mu.Unlock()
+	c.log.Debug("flexkafka: stopping; draining partitions while still a member of the group")
+	drained := make(chan struct{})
+	go func() { c.parts.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-c.abandon:
+	case <-ctx.Done():
+	}
+	leave()
+}
+
+// Halt stops the consumer gracefully: it stops fetching, interrupts the
+// retry waits, commits what was handled at once, lets the handlers already
+// running finish while the consumer stays in its group (commits go on),
+// commits every handled offset, closes the partition readers and leaves
+// the group, then waits for Run to return. A message whose retry was
+// interrupted stays uncommitted and is delivered again.
+//
 // When ctx has a deadline, the handlers still running shortly before it
 // (see [WithHaltMargin]) have their context cancelled. The messages of
 // those that then fail are not committed, and Halt returns an error
@@ -287,10 +363,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 //
 // When ctx is done before all that is finished, Halt stops waiting,
 // abandons what is left (the close goes on in the background and Run
-// returns at once) and returns an error wrapping ctx.Err(). Messages
-// handled but not yet committed are then delivered again, to this group's
-// next consumer. Failed final commits and closes are reported in Halt's
-// error too.
+// returns at once, with an error counting the handlers still running) and
+// returns an error wrapping ctx.Err(). Messages handled but not yet
+// committed are then delivered again, to this group's next consumer.
+// Failed final commits and closes are reported in Halt's error too.
 //
 // Halt may be called before Run, without Run, more than once and
 // concurrently; a Run after Halt returns at once. A halted Consumer cannot
@@ -318,12 +394,8 @@ func (c *Consumer) Halt(ctx context.Context) error {
 			c.mu.Lock()
 			errs := append([]error(nil), c.haltErrs...)
 			c.mu.Unlock()
-			select {
-			case <-c.cancelHandlers:
-				if n := c.abandoned.Load(); n > 0 {
-					errs = append(errs, fmt.Errorf("%w: %d did not complete; their messages will be delivered again", ErrHandlersCancelled, n))
-				}
-			default:
+			if n := c.cancelled.Load(); n > 0 {
+				errs = append(errs, fmt.Errorf("%w: %d did not complete; their messages will be delivered again", ErrHandlersCancelled, n))
 			}
 			if len(errs) > 0 {
 				return fmt.Errorf("flexkafka: halt %s: %w", c, errors.Join(errs...))
@@ -335,7 +407,8 @@ func (c *Consumer) Halt(ctx context.Context) error {
 		case <-ctx.Done():
 			c.cancelOnce.Do(func() { close(c.cancelHandlers) })
 			c.abandonOnce.Do(func() { close(c.abandon) })
-			return fmt.Errorf("flexkafka: halt %s: abandoned before the consumer closed; uncommitted messages will be delivered again: %w", c, ctx.Err())
+			return fmt.Errorf("flexkafka: halt %s: abandoned before the consumer closed (%d handlers still running); uncommitted messages will be delivered again: %w",
+				c, c.running.Load(), ctx.Err())
 		}
 	}
 }
@@ -367,7 +440,7 @@ func (c *Consumer) setJoined(joined bool, err error) {
 	c.mu.Lock()
 	c.joined, c.joinErr = joined, err
 	if !joined {
-		c.parts = nil
+		c.current = nil
 	}
 	c.mu.Unlock()
 }
@@ -392,332 +465,4 @@ func (c *Consumer) groupConfig() kafka.ConsumerGroupConfig {
 	g.StartOffset = c.cfg.startOffset
 	g.Logger = kafkaLogger(c.log, "kafka-go group")
 	return g
-}
-
-// generation is one group generation as seen by the consumer.
-type generation struct {
-	gen   *kafka.Generation
-	parts []*partitionState
-	mu    sync.Mutex // serialises commits
-}
-
-// startGeneration starts the goroutines of gen. stopCtx is done when Run
-// is stopping; hctx is the handlers' context.
-func (c *Consumer) startGeneration(gen *kafka.Generation, stopCtx, hctx context.Context) {
-	g := &generation{gen: gen}
-	for topic, assigned := range gen.Assignments {
-		for _, pa := range assigned {
-			g.parts = append(g.parts, newPartitionState(topic, pa.ID, pa.Offset))
-		}
-	}
-	c.mu.Lock()
-	c.parts = g.parts
-	c.mu.Unlock()
-	if len(g.parts) == 0 {
-		return
-	}
-	// Every goroutine is counted in c.work so that Run can wait for it:
-	// gen.Start runs fn untracked when the generation has already ended.
-	c.work.Add(1)
-	go func() {
-		defer c.work.Done()
-		c.seedHighWaterMarks(stopCtx, g.parts)
-	}()
-	for _, p := range g.parts {
-		c.work.Add(1)
-		gen.Start(func(ctx context.Context) {
-			defer c.work.Done()
-			c.consumePartition(ctx, hctx, g, p)
-		})
-	}
-	if c.cfg.commitInterval > 0 {
-		// Started with gen.Start so that the generation waits for it; it
-		// returns only when the generation ends.
-		c.work.Add(1)
-		gen.Start(func(ctx context.Context) {
-			defer c.work.Done()
-			ticker := time.NewTicker(c.cfg.commitInterval)
-			defer ticker.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-ticker.C:
-					if err := c.commit(g, g.parts...); err != nil {
-						c.log.Warn("flexkafka: commit failed; will retry", "error", err)
-					}
-				}
-			}
-		})
-	}
-}
-
-// commit commits the handled offsets of parts that are not committed yet.
-func (c *Consumer) commit(g *generation, parts ...*partitionState) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	offsets := map[string]map[int]int64{}
-	var pending []*partitionState
-	for _, p := range parts {
-		if h := p.handled.Load(); h >= 0 && h > p.committed.Load() {
-			if offsets[p.topic] == nil {
-				offsets[p.topic] = map[int]int64{}
-			}
-			offsets[p.topic][p.partition] = h
-			pending = append(pending, p)
-		}
-	}
-	if len(pending) == 0 {
-		return nil
-	}
-	if err := g.gen.CommitOffsets(offsets); err != nil {
-		c.counters.errors.Add(1)
-		return fmt.Errorf("flexkafka: commit %v for group %q generation %d: %w", offsets, c.cfg.conn.GroupID, g.gen.ID, err)
-	}
-	c.counters.commits.Add(1)
-	for _, p := range pending {
-		p.committed.Store(offsets[p.topic][p.partition])
-	}
-	return nil
-}
-
-// seedHighWaterMarks looks up the partitions' high watermarks, so that lag
-// is known before the first message is fetched (or when none comes). It
-// gives up when ctx is done.
-func (c *Consumer) seedHighWaterMarks(ctx context.Context, parts []*partitionState) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
-	byKey := map[string]*partitionState{}
-	for _, p := range parts {
-		req.Topics[p.topic] = append(req.Topics[p.topic], kafka.LastOffsetOf(p.partition))
-		byKey[p.topic+"/"+strconv.Itoa(p.partition)] = p
-	}
-	resp, err := c.client.ListOffsets(ctx, req)
-	if err != nil {
-		c.log.Debug("flexkafka: cannot look up high watermarks", "error", err)
-		return
-	}
-	for topic, offsets := range resp.Topics {
-		for _, o := range offsets {
-			if p := byKey[topic+"/"+strconv.Itoa(o.Partition)]; p != nil && o.Error == nil {
-				p.hwm.CompareAndSwap(-1, o.LastOffset)
-			}
-		}
-	}
-}
-
-// consumePartition runs as one goroutine of the generation: it fetches the
-// partition's messages in order and handles them until the generation ends
-// (a rebalance, Halt or a fatal error), then commits what it handled.
-func (c *Consumer) consumePartition(genCtx, hctx context.Context, g *generation, p *partitionState) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:         c.cfg.conn.Brokers,
-		Topic:           p.topic,
-		Partition:       p.partition,
-		Dialer:          c.dialer,
-		QueueCapacity:   c.cfg.queueSize,
-		MaxWait:         c.cfg.fetchMaxWait,
-		ReadLagInterval: -1,
-		Logger:          kafkaLogger(c.log, "kafka-go reader"),
-	})
-	defer c.await(fmt.Sprintf("reader close %s/%d", p.topic, p.partition), r.Close)
-	if err := r.SetOffset(p.start); err != nil {
-		c.log.Warn("flexkafka: cannot set offset", "topic", p.topic, "partition", p.partition, "offset", p.start, "error", err)
-		return
-	}
-	for {
-		msg, err := r.FetchMessage(genCtx)
-		if err != nil {
-			if genCtx.Err() == nil {
-				c.counters.errors.Add(1)
-				c.log.Warn("flexkafka: fetch failed; rejoining the group", "topic", p.topic, "partition", p.partition, "error", err)
-				sleep(genCtx, nil, time.Second)
-			}
-			break
-		}
-		p.position.CompareAndSwap(-1, msg.Offset)
-		msgs := c.fill(genCtx, r, msg)
-		last := msgs[len(msgs)-1]
-		p.hwm.Store(last.HighWaterMark)
-		if !c.process(genCtx, hctx, msgs) {
-			break
-		}
-		p.handled.Store(last.Offset + 1)
-		if c.cfg.commitInterval == 0 {
-			if err := c.commit(g, p); err != nil {
-				c.log.Warn("flexkafka: commit failed; will retry", "error", err)
-			}
-		}
-	}
-	if err := c.commit(g, p); err != nil {
-		if c.halted.Load() {
-			c.recordHaltErr(err)
-		} else {
-			c.log.Warn("flexkafka: final commit failed; handled messages will be delivered again", "error", err)
-		}
-	}
-}
-
-// fill returns a batch beginning with first: more messages of the
-// partition already fetched or arriving within the batch timeout, up to the
-// batch size. A batch consumer only; a single-message consumer gets first.
-func (c *Consumer) fill(genCtx context.Context, r *kafka.Reader, first kafka.Message) []kafka.Message {
-	msgs := []kafka.Message{first}
-	if c.batch <= 1 {
-		return msgs
-	}
-	ctx, cancel := context.WithTimeout(genCtx, c.cfg.batchTimeout)
-	defer cancel()
-	for len(msgs) < c.batch {
-		// A message the reader holds stays queued when ctx expires, so
-		// nothing fetched is dropped.
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			break
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs
-}
-
-// process handles msgs (one message, or a batch of one partition) with
-// retries and the failure policy. It reports whether msgs may be
-// committed; false means the partition must stop.
-func (c *Consumer) process(genCtx, hctx context.Context, msgs []kafka.Message) bool {
-	ctx := hctx
-	msg := msgs[0] // named in logs and errors
-	var err error
-	attempt := 0
-	for {
-		if genCtx.Err() != nil {
-			return false // revoked or halting: not started, so not in flight
-		}
-		select {
-		case c.sem <- struct{}{}:
-		case <-genCtx.Done():
-			return false
-		}
-		attempt++
-		err = c.call(ctx, msgs)
-		<-c.sem
-		if err == nil {
-			c.counters.messages.Add(uint64(len(msgs)))
-			return true
-		}
-		c.counters.errors.Add(1)
-		if hctx.Err() != nil {
-			c.abandoned.Add(1)
-			return false // abandoned: delivered again later
-		}
-		if attempt >= c.cfg.maxAttempts || isPermanent(err) {
-			break
-		}
-		c.counters.retries.Add(1)
-		c.log.Warn("flexkafka: handler failed; retrying", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", attempt, "error", err)
-		if !sleep(genCtx, hctx, c.backoff(attempt)) {
-			return false
-		}
-	}
-	if c.dlq == nil {
-		c.fail(&HandlerError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Attempts: attempt, Err: err})
-		return false
-	}
-	if dlqErr := c.deadLetter(hctx, msgs, err, attempt); dlqErr != nil {
-		if hctx.Err() != nil {
-			c.abandoned.Add(1)
-			return false
-		}
-		c.fail(&HandlerError{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset, Attempts: attempt,
-			Err: fmt.Errorf("dead-letter to %q failed: %w (handler error: %w)", c.cfg.deadLetterTopic, dlqErr, err)})
-		return false
-	}
-	c.counters.deadLettered.Add(uint64(len(msgs)))
-	c.log.Warn("flexkafka: dead-lettered", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "messages", len(msgs), "attempts", attempt, "dead_letter_topic", c.cfg.deadLetterTopic, "error", err)
-	return true
-}
-
-// call calls the handler, turning a panic into a *PanicError.
-func (c *Consumer) call(ctx context.Context, msgs []kafka.Message) (err error) {
-	msg := msgs[0]
-	defer func() {
-		if v := recover(); v != nil {
-			stack := debug.Stack()
-			err = &PanicError{Value: v, Stack: stack}
-			c.log.Error("flexkafka: handler panicked", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "panic", fmt.Sprint(v), "stack", string(stack))
-		}
-	}()
-	return c.handle(ctx, msgs)
-}
-
-// backoff returns the wait after the given failed attempt: exponential from
-// backoffMin, capped at backoffMax, with "equal jitter" (half fixed, half
-// random) so that partitions failing together do not retry in lockstep.
-func (c *Consumer) backoff(attempt int) time.Duration {
-	d := c.cfg.backoffMin
-	for i := 1; i < attempt && d < c.cfg.backoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.backoffMax)
-	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits for d and reports whether it did, false when a or b is done
-// first. b may be nil.
-func sleep(a, b context.Context, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	var bDone <-chan struct{}
-	if b != nil {
-		bDone = b.Done()
-	}
-	select {
-	case <-timer.C:
-		return true
-	case <-a.Done():
-	case <-bDone:
-	}
-	return false
-}
-
-// Headers added to a dead-lettered message, after the original headers.
-const (
-	HeaderDLQTopic     = "flexkafka-dlq-topic"     // the topic the message came from
-	HeaderDLQPartition = "flexkafka-dlq-partition" // its partition, in decimal
-	HeaderDLQOffset    = "flexkafka-dlq-offset"    // its offset, in decimal
-	HeaderDLQError     = "flexkafka-dlq-error"     // the handler's last error
-	HeaderDLQAttempts  = "flexkafka-dlq-attempts"  // how many times it was handled, in decimal
-)
-
-func (c *Consumer) deadLetter(ctx context.Context, msgs []kafka.Message, cause error, attempts int) error {
-	out := make([]kafka.Message, len(msgs))
-	for i, msg := range msgs {
-		headers := make([]kafka.Header, 0, len(msg.Headers)+5)
-		headers = append(headers, msg.Headers...)
-		headers = append(headers,
-			kafka.Header{Key: HeaderDLQTopic, Value: []byte(msg.Topic)},
-			kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(msg.Partition))},
-			kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(msg.Offset, 10))},
-			kafka.Header{Key: HeaderDLQError, Value: []byte(cause.Error())},
-			kafka.Header{Key: HeaderDLQAttempts, Value: []byte(strconv.Itoa(attempts))},
-		)
-		out[i] = kafka.Message{Topic: c.cfg.deadLetterTopic, Key: msg.Key, Value: msg.Value, Headers: headers}
-	}
-	return c.dlq.WriteMessages(ctx, out...)
-}
-
-// newDeadLetterWriter returns the synchronous writer of dead letters. It
-// waits for all in-sync replicas: a dead letter is committed past, so it
-// must not be lost.
-func newDeadLetterWriter(cfg consumerConfig, transport *kafka.Transport) *kafka.Writer {
-	return &kafka.Writer{
-		Addr:         kafka.TCP(cfg.conn.Brokers...),
-		Transport:    transport,
-		Balancer:     kafka.CRC32Balancer{},
-		RequiredAcks: kafka.RequireAll,
-		BatchSize:    cfg.batchSize,
-		BatchTimeout: DefaultBatchTimeout,
-		MaxAttempts:  10,
-		Logger:       kafkaLogger(cfg.logger, "kafka-go writer"),
-	}
 }

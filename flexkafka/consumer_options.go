@@ -27,14 +27,18 @@ const (
 	// when the consumer halts.
 	DefaultCommitInterval = time.Second
 
-	// DefaultMaxAttempts is how many times a failing message is handled
-	// before the failure policy applies (dead-letter or stop).
-	DefaultMaxAttempts = 3
-
 	// DefaultBackoffMin and DefaultBackoffMax bound the exponential backoff,
-	// with jitter, between attempts.
+	// with jitter, between attempts. A failing message is retried until it
+	// succeeds unless [WithMaxRetryTime] sets a limit.
 	DefaultBackoffMin = 100 * time.Millisecond
 	DefaultBackoffMax = 5 * time.Second
+
+	// DefaultHandlerTimeout bounds each handler call: its context is
+	// cancelled after it, and a call still running is reported by the log
+	// and by [Consumer.Check]. It is half of kafka-go's default session
+	// timeout; when [WithGroupTimings] sets a shorter session, the default
+	// is half of that session instead.
+	DefaultHandlerTimeout = 15 * time.Second
 
 	// DefaultHaltMargin is how long before the halt deadline the context of
 	// handlers still running is cancelled, leaving time to commit and close.
@@ -60,10 +64,16 @@ type consumerConfig struct {
 	maxInFlight     int
 	queueSize       int
 	commitInterval  time.Duration
-	maxAttempts     int
 	backoffMin      time.Duration
 	backoffMax      time.Duration
+	maxRetryTime    time.Duration
+	permanent       func(error) bool
+	handlerTimeout  time.Duration // zero: the default
+	session         time.Duration // the session timeout in effect
 	deadLetterTopic string
+	middleware      []Middleware
+	middlewareSet   bool
+	policySet       []string // options of the default chain that were given
 	haltMargin      time.Duration
 	startOffset     int64
 	fetchMaxWait    time.Duration
@@ -79,7 +89,6 @@ func defaultConsumerConfig() consumerConfig {
 		maxInFlight:    DefaultMaxInFlight,
 		queueSize:      DefaultQueueSize,
 		commitInterval: DefaultCommitInterval,
-		maxAttempts:    DefaultMaxAttempts,
 		backoffMin:     DefaultBackoffMin,
 		backoffMax:     DefaultBackoffMax,
 		haltMargin:     DefaultHaltMargin,
@@ -98,6 +107,9 @@ func newConsumerConfig(opts []ConsumerOption, batch bool) (consumerConfig, error
 		if opt != nil {
 			opt.applyConsumer(&c)
 		}
+	}
+	if c.middlewareSet && len(c.policySet) > 0 {
+		c.invalid("%s: it configures the default middleware, which WithMiddleware replaces (configure Retry and DeadLetter instead)", c.policySet[0])
 	}
 	if c.batchSet && !batch {
 		c.invalid("WithMaxBatch(%d, %v): only a consumer built with NewBatchConsumer takes batches", c.batchSize, c.batchTimeout)
@@ -130,6 +142,10 @@ func newConsumerConfig(opts []ConsumerOption, batch bool) (consumerConfig, error
 	}
 	if c.backoffMax < c.backoffMin {
 		return c, fmt.Errorf("flexkafka: invalid WithBackoff(%v, %v): max is below min", c.backoffMin, c.backoffMax)
+	}
+	c.session = session
+	if c.handlerTimeout == 0 {
+		c.handlerTimeout = min(DefaultHandlerTimeout, session/2)
 	}
 	c.finish()
 	return c, nil
@@ -174,34 +190,52 @@ func WithCommitInterval(d time.Duration) ConsumerOption {
 	})
 }
 
-// WithMaxAttempts sets how many times a failing message is handled before
-// the failure policy applies; 1 means no retry. Default
-// [DefaultMaxAttempts].
-func WithMaxAttempts(n int) ConsumerOption {
-	return consumerOption(func(c *consumerConfig) {
-		if n < 1 {
-			c.invalid("WithMaxAttempts(%d): must be at least 1", n)
-		}
-		c.maxAttempts = n
-	})
-}
-
-// WithBackoff sets the bounds of the exponential backoff between attempts;
-// each wait is drawn at random between half and all of min·2ⁿ, capped at
-// max. Defaults [DefaultBackoffMin] and [DefaultBackoffMax].
+// WithBackoff sets the bounds of the default [Retry]'s exponential backoff
+// between attempts; each wait is drawn at random between half and all of
+// min·2ⁿ, capped at max. Defaults [DefaultBackoffMin] and
+// [DefaultBackoffMax].
 func WithBackoff(min, max time.Duration) ConsumerOption {
 	return consumerOption(func(c *consumerConfig) {
 		if min <= 0 || max <= 0 {
 			c.invalid("WithBackoff(%v, %v): both must be positive", min, max)
 		}
 		c.backoffMin, c.backoffMax = min, max
+		c.policySet = append(c.policySet, fmt.Sprintf("WithBackoff(%v, %v)", min, max))
 	})
 }
 
-// WithDeadLetterTopic makes the consumer publish a message that failed
-// every attempt to topic, with the [HeaderDLQTopic] family of headers, then
-// commit it and move on. Without it (the default) such a message stops the
-// consumer: Run returns a [*HandlerError] and the offset stays uncommitted.
+// WithMaxRetryTime bounds how long the default [Retry] retries a message,
+// from its first failure: a message still failing after d fails
+// permanently, and is dead-lettered (or stops the consumer without a
+// dead-letter topic). Zero, the default, retries until the handler
+// succeeds: a database outage holds the partition, it does not
+// dead-letter good messages.
+func WithMaxRetryTime(d time.Duration) ConsumerOption {
+	return consumerOption(func(c *consumerConfig) {
+		if d < 0 {
+			c.invalid("WithMaxRetryTime(%v): must not be negative", d)
+		}
+		c.maxRetryTime = d
+		c.policySet = append(c.policySet, fmt.Sprintf("WithMaxRetryTime(%v)", d))
+	})
+}
+
+// WithPermanentFunc sets the default [Retry]'s classifier: an error for
+// which permanent returns true is not retried but dead-lettered at once,
+// like one wrapped with [Permanent]. Nil, the default, leaves only
+// [Permanent] errors and panics permanent.
+func WithPermanentFunc(permanent func(error) bool) ConsumerOption {
+	return consumerOption(func(c *consumerConfig) {
+		c.permanent = permanent
+		c.policySet = append(c.policySet, "WithPermanentFunc")
+	})
+}
+
+// WithDeadLetterTopic puts [DeadLetter](topic, nil) outside the default
+// [Retry]: a message that fails permanently is published to topic, with
+// the [HeaderDLQTopic] family of headers, then committed, and its partition
+// moves on. Without it (the default) such a message stops the consumer:
+// Run returns a [*HandlerError] and the offset stays uncommitted.
 // Dead-letter writes wait for all in-sync replicas.
 func WithDeadLetterTopic(topic string) ConsumerOption {
 	return consumerOption(func(c *consumerConfig) {
@@ -209,6 +243,44 @@ func WithDeadLetterTopic(topic string) ConsumerOption {
 			c.invalid("WithDeadLetterTopic(%q): %v", topic, err)
 		}
 		c.deadLetterTopic = topic
+		c.policySet = append(c.policySet, fmt.Sprintf("WithDeadLetterTopic(%q)", topic))
+	})
+}
+
+// WithMiddleware replaces the consumer's default middleware (DeadLetter,
+// when [WithDeadLetterTopic] is given, around [Retry]) with mws, the first
+// outermost. Compose the policies you want, for example
+//
+//	flexkafka.WithMiddleware(tracing, flexkafka.DeadLetter("orders-dlq", nil), flexkafka.Retry(flexkafka.RetryPolicy{}))
+//
+// With no middleware, a handler error stops the consumer. The options that
+// configure the default chain ([WithBackoff], [WithMaxRetryTime],
+// [WithPermanentFunc], [WithDeadLetterTopic]) are an error with it. A nil
+// middleware is an error.
+func WithMiddleware(mws ...Middleware) ConsumerOption {
+	return consumerOption(func(c *consumerConfig) {
+		for i, mw := range mws {
+			if mw == nil {
+				c.invalid("WithMiddleware: middleware %d is nil", i)
+			}
+		}
+		c.middleware, c.middlewareSet = append([]Middleware(nil), mws...), true
+	})
+}
+
+// WithHandlerTimeout bounds each handler call, the role of Kafka's
+// max.poll.interval: the handler's context is cancelled after d (with
+// cause [ErrHandlerTimeout], a failure the default [Retry] retries), and a
+// call still running then ignores its context: it is logged, and
+// [Consumer.Check] fails with [ErrHandlerStuck] until it returns. Default
+// [DefaultHandlerTimeout], or half the session timeout when that is
+// shorter.
+func WithHandlerTimeout(d time.Duration) ConsumerOption {
+	return consumerOption(func(c *consumerConfig) {
+		if d <= 0 {
+			c.invalid("WithHandlerTimeout(%v): must be positive", d)
+		}
+		c.handlerTimeout = d
 	})
 }
 

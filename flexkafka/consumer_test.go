@@ -282,13 +282,14 @@ func TestHaltWaitsForHandler(t *testing.T) {
 
 // TestHaltLeavesHandlerContextUntilDeadlineNear: with a deadline far
 // off, Halt stops consuming but leaves the running handler's context alone,
-// so the handler finishes and its message is committed. The test releases
-// the handler once the group's generation has ended, which Halt causes.
+// so the handler finishes and its message is committed. Meanwhile the
+// consumer stays in its group: the generation does not end before the
+// handler returns.
 func TestHaltLeavesHandlerContextUntilDeadlineNear(t *testing.T) {
 	c, topics := newCluster(t, 1, "notyet")
 	produce(t, c, topics[0], 0, 1)
 	group := groupID(t)
-	generationEnded := newLogSignal("stopped heartbeat")
+	draining := newLogSignal("flexkafka: stopping; draining", "stopped heartbeat")
 	started, release := make(chan struct{}), make(chan struct{})
 	cancelled := make(chan error, 1)
 	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
@@ -301,19 +302,21 @@ func TestHaltLeavesHandlerContextUntilDeadlineNear(t *testing.T) {
 			return ctx.Err()
 		}
 	}, append(fastOptions(c, group, topics...), flexkafka.WithHaltMargin(time.Second),
-		flexkafka.WithLogger(slog.New(generationEnded)))...)
+		flexkafka.WithHandlerTimeout(time.Minute), flexkafka.WithLogger(slog.New(draining)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := running(t, w)
 	waitFor(t, started, "handler")
-	select { // only the end of the generation Halt causes counts
-	case <-generationEnded.ch:
+	select { // only what Halt causes counts
+	case <-draining.ch:
 	default:
 	}
 	halted := make(chan error, 1)
 	go func() { halted <- haltNow(t, w) }() // a deadline waitTimeout away
-	waitFor(t, generationEnded.ch, "the generation to end")
+	if got := waitFor(t, draining.ch, "Halt to begin draining"); got != "flexkafka: stopping; draining partitions while still a member of the group" {
+		t.Fatalf("first event after Halt: %q, want the drain (the generation must not end under a running handler)", got)
+	}
 	select {
 	case err := <-cancelled:
 		t.Fatalf("handler's context cancelled (%v) with the halt deadline far off", err)

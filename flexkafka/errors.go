@@ -15,16 +15,32 @@ var (
 	// after Run returned.
 	ErrNotJoined = errors.New("flexkafka: consumer has not joined its group")
 
-	// ErrHandlersCancelled is wrapped by the error of [Consumer.Halt] when
-	// handlers were still running when the halt deadline came near, had
-	// their context cancelled and did not complete (returned an error).
-	// Their messages were not committed and will be delivered again.
+	// ErrHandlersCancelled is wrapped by the errors of [Consumer.Halt] and
+	// [Consumer.Run] when handlers were still running when the halt
+	// deadline came near, had their context cancelled and did not complete
+	// (returned an error), and by Run's when Halt or Run's context
+	// abandoned handlers still running. Their messages were not committed
+	// and will be delivered again.
 	ErrHandlersCancelled = errors.New("flexkafka: handlers cancelled at the halt deadline")
+
+	// ErrRetrying is wrapped by the error of [Consumer.Check] while a
+	// message is being retried (see [Retry]): its partition is stalled.
+	ErrRetrying = errors.New("flexkafka: message being retried")
+
+	// ErrHandlerStuck is wrapped by the error of [Consumer.Check] while a
+	// handler call has run longer than [WithHandlerTimeout]: it ignores
+	// its context, and its partition is stalled.
+	ErrHandlerStuck = errors.New("flexkafka: handler stuck past its timeout")
+
+	// ErrHandlerTimeout is the cause (see context.Cause) of a handler's
+	// context cancelled by [WithHandlerTimeout].
+	ErrHandlerTimeout = errors.New("flexkafka: handler timeout")
 )
 
-// HandlerError is returned by [Consumer.Run] when a message could not be
-// handled after every attempt and no dead-letter topic is configured, or
-// when publishing it to the dead-letter topic failed. The message's offset
+// HandlerError is returned by [Consumer.Run] when the handler's
+// middleware returned an error: by default, when a message failed
+// permanently and no dead-letter topic is configured, or when publishing
+// it to the dead-letter topic failed. The message's offset
 // was not committed: the group delivers it again when consumption resumes.
 type HandlerError struct {
 	Topic     string
@@ -44,8 +60,8 @@ func (e *HandlerError) Error() string {
 func (e *HandlerError) Unwrap() error { return e.Err }
 
 // PanicError is the error a handler call ends with when the handler panics.
-// The consumer treats it like any handler error: it is retried, then
-// dead-lettered or returned inside a [*HandlerError].
+// It is permanent: it is not retried, but dead-lettered at once or
+// returned inside a [*HandlerError].
 type PanicError struct {
 	Value any    // the value given to panic
 	Stack []byte // the handler goroutine's stack, from runtime/debug.Stack
@@ -66,9 +82,9 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// Permanent wraps err so that the consumer does not retry the message and
-// applies its failure policy (dead-letter or stop) at once. Permanent(nil)
-// is nil.
+// Permanent wraps err so that [Retry] does not retry the message: it is
+// dead-lettered at once, after exactly one attempt (or, without a
+// dead-letter topic, stops the consumer). Permanent(nil) is nil.
 func Permanent(err error) error {
 	if err == nil {
 		return nil
@@ -76,7 +92,9 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
+// isPermanent reports whether err is marked permanent or is a panic.
 func isPermanent(err error) bool {
 	var p *permanentError
-	return errors.As(err, &p)
+	var pe *PanicError
+	return errors.As(err, &p) || errors.As(err, &pe)
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/go-flexible/flexible/flex"
 	"github.com/go-flexible/flexible/flexkafka"
@@ -67,8 +66,9 @@ func Example() {
 	// committed: true
 }
 
-// A failing message is retried, then published to a dead-letter topic with
-// headers saying where it came from and why.
+// A message that fails permanently (here: malformed) is published to a
+// dead-letter topic at once, with headers saying where it came from and
+// why. A plain error would be retried until the handler succeeds.
 func ExampleWithDeadLetterTopic() {
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "payments", "payments-dlq"))
 	if err != nil {
@@ -84,11 +84,9 @@ func ExampleWithDeadLetterTopic() {
 
 	done := make(chan struct{})
 	consumer, err := flexkafka.NewConsumer(func(ctx context.Context, msg kafka.Message) error {
-		return fmt.Errorf("cannot parse %q", msg.Value)
+		return flexkafka.Permanent(fmt.Errorf("cannot parse %q", msg.Value))
 	}, brokers, flexkafka.WithGroupID("payments"), flexkafka.WithTopics("payments"), quiet,
-		flexkafka.WithDeadLetterTopic("payments-dlq"),
-		flexkafka.WithMaxAttempts(2),
-		flexkafka.WithBackoff(time.Millisecond, 10*time.Millisecond))
+		flexkafka.WithDeadLetterTopic("payments-dlq"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -96,7 +94,7 @@ func ExampleWithDeadLetterTopic() {
 
 	dlq, _ := flexkafka.NewConsumer(func(ctx context.Context, msg kafka.Message) error {
 		for _, h := range msg.Headers {
-			if strings.HasPrefix(h.Key, "flexkafka-dlq-") {
+			if strings.HasPrefix(h.Key, "flexkafka-dlq-") && h.Key != flexkafka.HeaderDLQTime {
 				fmt.Printf("%s: %s\n", h.Key, h.Value)
 			}
 		}
@@ -112,7 +110,8 @@ func ExampleWithDeadLetterTopic() {
 	// flexkafka-dlq-partition: 0
 	// flexkafka-dlq-offset: 0
 	// flexkafka-dlq-error: cannot parse "malformed"
-	// flexkafka-dlq-attempts: 2
+	// flexkafka-dlq-attempts: 1
+	// flexkafka-dlq-group: payments
 }
 
 // W3C trace context travels from the producer's context to the handler's.

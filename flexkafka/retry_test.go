@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-flexible/flexible/flexkafka"
@@ -41,7 +42,7 @@ func TestRetryThenSucceed(t *testing.T) {
 			return errors.New("transient")
 		}
 		return rec.handle(ctx, m)
-	}, append(fastOptions(c, groupID(t), topics...), flexkafka.WithMaxAttempts(3))...)
+	}, fastOptions(c, groupID(t), topics...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,10 +71,19 @@ func TestDeadLetter(t *testing.T) {
 	produce(t, c, topics[0], 0, 20)
 	var logs syncBuffer
 	rec := newRecorder()
+	var mu sync.Mutex
+	calls := map[string]int{}
 	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
+		mu.Lock()
+		calls[string(m.Value)]++
+		n := calls[string(m.Value)]
+		mu.Unlock()
 		switch string(m.Value) {
-		case "7":
-			return errors.New("cannot handle 7")
+		case "7": // transient twice, then shown to be permanent
+			if n < 3 {
+				return errors.New("cannot handle 7 yet")
+			}
+			return flexkafka.Permanent(errors.New("cannot handle 7"))
 		case "13":
 			panic("boom 13")
 		case "15":
@@ -81,7 +91,6 @@ func TestDeadLetter(t *testing.T) {
 		}
 		return rec.handle(ctx, m)
 	}, append(fastOptions(c, groupID(t), topics[0]),
-		flexkafka.WithMaxAttempts(3),
 		flexkafka.WithDeadLetterTopic(topics[1]),
 		flexkafka.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
 	if err != nil {
@@ -99,7 +108,7 @@ func TestDeadLetter(t *testing.T) {
 	}
 	want := map[string]struct{ attempts, err string }{
 		"7":  {"3", "cannot handle 7"},
-		"13": {"3", "boom 13"},
+		"13": {"1", "boom 13"},
 		"15": {"1", "malformed 15"},
 	}
 	for _, m := range dead {
@@ -128,28 +137,37 @@ func TestDeadLetter(t *testing.T) {
 		}
 	}
 	st := w.Stats()
-	if st.Retries != 4 || st.Messages != 17 {
-		t.Errorf("Stats = %+v, want 4 retries (2 each for 7 and 13), 17 messages", st)
+	if st.Retries != 2 || st.Messages != 17 || st.Topics[topics[0]].DeadLettered != 3 || st.Topics[topics[0]].Retries != 2 {
+		t.Errorf("Stats = %+v, want 2 retries (for 7), 17 messages, 3 dead letters of %s", st, topics[0])
 	}
+	mu.Lock()
+	if calls["13"] != 1 || calls["15"] != 1 {
+		t.Errorf("the panic was handled %d times, the permanent error %d times; want 1 each", calls["13"], calls["15"])
+	}
+	mu.Unlock()
 	if !strings.Contains(logs.String(), "boom 13") || !strings.Contains(logs.String(), "goroutine") {
 		t.Errorf("the panic and its stack were not logged:\n%s", logs.String())
 	}
 }
 
 // TestFailureStopsConsumer: without a dead-letter topic, a message failing
-// every attempt stops the consumer with a *HandlerError, and its offset is
+// permanently stops the consumer with a *HandlerError, and its offset is
 // not committed, so a new consumer gets it again.
 func TestFailureStopsConsumer(t *testing.T) {
 	c, topics := newCluster(t, 1, "stop")
 	produce(t, c, topics[0], 0, 5)
 	group := groupID(t)
 	boom := errors.New("boom")
+	var calls atomic.Int32
 	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
 		if m.Offset == 2 {
-			return boom
+			if calls.Add(1) == 1 {
+				return errors.New("transient")
+			}
+			return flexkafka.Permanent(boom)
 		}
 		return nil
-	}, append(fastOptions(c, group, topics...), flexkafka.WithMaxAttempts(2))...)
+	}, fastOptions(c, group, topics...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,9 +210,8 @@ func TestDeadLetterFailureStops(t *testing.T) {
 	c, topics := newCluster(t, 1, "dlqfail")
 	produce(t, c, topics[0], 0, 1)
 	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
-		return errors.New("always")
+		return flexkafka.Permanent(errors.New("always"))
 	}, append(fastOptions(c, groupID(t), topics...),
-		flexkafka.WithMaxAttempts(1),
 		flexkafka.WithDeadLetterTopic("no-such-topic"))...)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +249,7 @@ func TestPanicStops(t *testing.T) {
 	produce(t, c, topics[0], 0, 1)
 	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
 		panic(io.ErrUnexpectedEOF)
-	}, append(fastOptions(c, groupID(t), topics...), flexkafka.WithMaxAttempts(1))...)
+	}, fastOptions(c, groupID(t), topics...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync/atomic"
+	"time"
 )
 
 // ConsumerStats is a snapshot of a [Consumer]'s counters and of the
@@ -14,13 +15,29 @@ type ConsumerStats struct {
 	Messages     uint64 // messages handled successfully
 	Errors       uint64 // failed handler calls, and fetch, join and commit errors
 	Retries      uint64 // handler calls repeated after a failure
-	DeadLettered uint64 // messages published to the dead-letter topic
+	DeadLettered uint64 // messages published to a dead-letter topic
 	Rebalances   uint64 // group generations joined, the first one included
 	Commits      uint64 // successful offset commits
+
+	// Topics has the message, retry and dead-letter counters of each
+	// consumed topic.
+	Topics map[string]TopicStats
 
 	// Partitions are those assigned in the current generation, by topic and
 	// partition. Empty while the consumer holds none.
 	Partitions []PartitionStats
+
+	// Retrying lists the messages being retried on the partitions held
+	// now, by topic and partition; [Consumer.Check] fails while it is not
+	// empty.
+	Retrying []RetryStatus
+}
+
+// TopicStats are the monotonic counters of one consumed topic.
+type TopicStats struct {
+	Messages     uint64 // messages handled successfully
+	Retries      uint64 // handler calls repeated after a failure
+	DeadLettered uint64 // messages published to a dead-letter topic
 }
 
 // PartitionStats describes one assigned partition.
@@ -52,15 +69,44 @@ type consumerCounters struct {
 	messages, errors, retries, deadLettered, rebalances, commits atomic.Uint64
 }
 
+type topicCounters struct {
+	messages, retries, deadLettered atomic.Uint64
+}
+
+// topic returns the counters of a consumed topic.
+func (c *Consumer) topic(name string) *topicCounters {
+	if t := c.topics[name]; t != nil {
+		return t
+	}
+	return &topicCounters{} // not a consumed topic: not counted
+}
+
 // partitionState is the consumer's view of one assigned partition.
 type partitionState struct {
-	topic     string
-	partition int
-	start     int64        // offset given by the assignment: committed, or First/LastOffset
-	committed atomic.Int64 // next offset committed to the group; -1 unknown
-	handled   atomic.Int64 // next offset after the last handled message; -1 none
-	position  atomic.Int64 // offset of the first fetched message; -1 none
-	hwm       atomic.Int64 // high watermark; -1 unknown
+	topic      string
+	partition  int
+	start      int64        // offset given by the assignment: committed, or First/LastOffset
+	committed  atomic.Int64 // next offset committed to the group; -1 unknown
+	handled    atomic.Int64 // next offset after the last handled message; -1 none
+	position   atomic.Int64 // offset of the first fetched message; -1 none
+	hwm        atomic.Int64 // high watermark; -1 unknown
+	busy       atomic.Int64 // when the running handler call began, in Unix nanoseconds; 0 idle
+	busyOffset atomic.Int64 // the offset the running handler call handles
+}
+
+func (p *partitionState) setBusy(offset int64) {
+	p.busyOffset.Store(offset)
+	p.busy.Store(time.Now().UnixNano())
+}
+
+func (p *partitionState) setIdle() { p.busy.Store(0) }
+
+// busySince returns when the running handler call began; zero when idle.
+func (p *partitionState) busySince() time.Time {
+	if n := p.busy.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 func newPartitionState(topic string, partition int, start int64) *partitionState {
@@ -94,8 +140,12 @@ func (c *Consumer) Stats() ConsumerStats {
 		Rebalances:   c.counters.rebalances.Load(),
 		Commits:      c.counters.commits.Load(),
 	}
+	s.Topics = make(map[string]TopicStats, len(c.topics))
+	for name, t := range c.topics {
+		s.Topics[name] = TopicStats{Messages: t.messages.Load(), Retries: t.retries.Load(), DeadLettered: t.deadLettered.Load()}
+	}
 	c.mu.Lock()
-	parts := c.parts
+	parts := c.current
 	c.mu.Unlock()
 	for _, p := range parts {
 		s.Partitions = append(s.Partitions, p.stats())
@@ -103,5 +153,6 @@ func (c *Consumer) Stats() ConsumerStats {
 	slices.SortFunc(s.Partitions, func(a, b PartitionStats) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
+	s.Retrying = c.retries.statuses(parts)
 	return s
 }

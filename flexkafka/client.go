@@ -35,8 +35,9 @@ func newTransport(c Config) *kafka.Transport {
 	}
 }
 
-// newWriter returns a kafka.Writer with the deliberate defaults of cfg.
-func newWriter(cfg producerConfig, transport *kafka.Transport) *kafka.Writer {
+// newWriter returns a kafka.Writer with the deliberate defaults of cfg,
+// sending through transport.
+func newWriter(cfg producerConfig, transport kafka.RoundTripper) *kafka.Writer {
 	balancer := cfg.balancer
 	if balancer == nil {
 		balancer = kafka.CRC32Balancer{}

@@ -18,6 +18,13 @@ import (
 // second, and a message's key always maps to the same partition
 // (kafka.CRC32Balancer, as librdkafka).
 //
+// Every message Produce accepts ends in exactly one of two ways:
+// acknowledged by the brokers, or failed with an error that is returned to
+// the synchronous caller or, under [WithAsync], given to the error callback.
+// It holds whatever the halt deadline: when Halt gives up, the messages
+// still without an outcome fail with [ErrNotAcknowledged]. The messages held
+// without an outcome are bounded by [WithMaxBuffered].
+//
 // Produce may be called before Run, without Run and concurrently. Halt
 // flushes every message accepted before it and closes the writer; Produce
 // after Halt began returns [ErrProducerClosed]. A halted Producer cannot be
@@ -26,22 +33,32 @@ type Producer struct {
 	cfg       producerConfig
 	log       *slog.Logger
 	transport *kafka.Transport
+	gate      *gate
 	writer    *kafka.Writer
 	dialer    *kafka.Dialer
 	topic     string // default topic, may be empty
+	buffer    buffer
 
-	messages, errs atomic.Uint64
+	// Outcomes. Every message counted in accepted ends in acked or failed;
+	// the ledger finds those still without one.
+	accepted, acked, failed atomic.Uint64
+	ledger                  ledger
+	outcomes                sync.RWMutex // held shared by completions, alone by the sweep
 
-	mu          sync.RWMutex
-	closed      bool           // Halt began: Produce refuses new messages
-	writes      sync.WaitGroup // Produce calls in progress
-	haltOnce    sync.Once
-	halted      chan struct{} // closed when Halt began
-	flushed     chan struct{} // closed when the writer has closed
-	closeErr    error         // the writer's close error, set before flushed is closed
-	abandon     chan struct{} // closed when a Halt's ctx was done before the flush
-	abandonOnce sync.Once
-	runOnce     sync.Once
+	mu           sync.RWMutex
+	closed       bool           // Halt began: Produce refuses new messages
+	writes       sync.WaitGroup // Produce calls handing messages to the writer
+	haltOnce     sync.Once
+	halted       chan struct{}         // closed when Halt began
+	failedAtHalt atomic.Uint64         // failed when Halt began
+	firstErr     atomic.Pointer[error] // the first failure after Halt began
+	flushed      chan struct{}         // closed when the writer has closed
+	abandonOnce  sync.Once
+	abandoned    chan struct{} // closed when a Halt's deadline came before the flush
+	abandonErr   error         // the deadline's error, set before abandoned is closed
+	resultOnce   sync.Once
+	result       error // what Halt returns, fixed by the first Halt to return
+	runOnce      sync.Once
 }
 
 // NewProducer returns a Producer writing to the brokers given by
@@ -54,22 +71,25 @@ func NewProducer(opts ...ProducerOption) (*Producer, error) {
 		return nil, err
 	}
 	p := &Producer{
-		cfg:     cfg,
-		log:     cfg.logger.With("worker", "kafka-producer"),
-		halted:  make(chan struct{}),
-		flushed: make(chan struct{}),
-		abandon: make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.logger.With("worker", "kafka-producer"),
+		buffer:    buffer{max: cfg.maxBuffered, by: cfg.maxBufferedBy, block: !cfg.nonBlocking},
+		halted:    make(chan struct{}),
+		flushed:   make(chan struct{}),
+		abandoned: make(chan struct{}),
 	}
 	if len(cfg.conn.Topics) == 1 {
 		p.topic = cfg.conn.Topics[0]
 	}
 	p.transport = newTransport(cfg.conn)
+	p.gate = newGate(p.transport)
 	p.dialer = newDialer(cfg.conn)
-	p.writer = newWriter(cfg, p.transport)
-	if cfg.async {
-		p.writer.Async = true
-		p.writer.Completion = p.completed
-	}
+	p.writer = newWriter(cfg, p.gate)
+	// The writer is always asynchronous: a synchronous Produce waits for
+	// its own messages' outcomes, so that a message is never in the writer
+	// without the producer knowing whether it was accepted.
+	p.writer.Async = true
+	p.writer.Completion = p.completed
 	return p, nil
 }
 
@@ -83,32 +103,70 @@ func (p *Producer) String() string {
 
 // Produce writes msgs. A message with no Topic goes to the default topic;
 // with a [Propagator] configured, the trace context of ctx is added to
-// every message's headers. The messages are not modified.
+// every message's headers. The messages are not modified. Produce may be
+// called concurrently.
+//
+// Before it writes, Produce takes room for msgs in the bound of
+// [WithMaxBuffered]: it waits for room until ctx is done (returning an error
+// wrapping ctx.Err()) or Halt begins (returning [ErrProducerClosed]), or,
+// under [WithNonBlocking], fails at once with [ErrBufferFull]. A call that
+// returns one of these wrote nothing. Once Halt has begun it returns
+// [ErrProducerClosed] and writes nothing.
 //
 // By default Produce returns once every message is acknowledged as
-// configured by [WithRequiredAcks], or with the error of the write (a
-// kafka.WriteErrors tells which messages failed). With [WithAsync] it
-// returns once the messages are queued. Once Halt has begun it returns
-// [ErrProducerClosed] and writes nothing. When ctx is cancelled, Produce
-// returns ctx.Err(); messages may or may not have been written.
+// configured by [WithRequiredAcks] (nil), or failed: the error then tells
+// which through a kafka.WriteErrors (errors.As), and errors.Is sees each
+// message's error, such as [ErrNotAcknowledged] for those still unanswered
+// when Halt gave up. When ctx is done first, Produce stops waiting and
+// returns an error wrapping ctx.Err(); its messages stay in the producer
+// until they are acknowledged or fail, as [ProducerStats] shows, and Halt
+// waits for them. They may be written after Produce returned, so a caller
+// that writes them again may write them twice; a failure of theirs is
+// logged.
+//
+// With [WithAsync], Produce returns once the writer has queued the
+// messages. Nil means they are accepted: each will be acknowledged or given
+// to the error callback, exactly once. An error means none was accepted,
+// except that a call still in progress when Halt gave up may fail with a
+// kafka.WriteErrors naming only some of them (those it names were not
+// written; the others went through the callback).
 func (p *Producer) Produce(ctx context.Context, msgs ...kafka.Message) error {
+	t, err := p.submit(ctx, msgs)
+	if err != nil || t == nil || t.done == nil {
+		return err
+	}
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		if t.waiter.CompareAndSwap(waiting, gone) {
+			return fmt.Errorf("flexkafka: produce: stopped waiting for %d messages to be acknowledged; they may still be written: %w",
+				len(t.slots), ctx.Err())
+		}
+		<-t.done // the outcome came meanwhile
+	}
+	return t.result()
+}
+
+// submit hands msgs to the writer and returns their ticket, or the error
+// that kept them from being accepted.
+func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, error) {
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
-		return ErrProducerClosed
+		return nil, ErrProducerClosed
 	}
 	p.writes.Add(1)
 	p.mu.RUnlock()
 	defer p.writes.Done()
 
 	if len(msgs) == 0 {
-		return nil
+		return nil, nil
 	}
 	out := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
 		if m.Topic == "" {
 			if p.topic == "" {
-				return fmt.Errorf("flexkafka: produce: message %d names no topic and the producer has no default topic (WithTopics)", i)
+				return nil, fmt.Errorf("flexkafka: produce: message %d names no topic and the producer has no default topic (WithTopics)", i)
 			}
 			m.Topic = p.topic
 		}
@@ -117,49 +175,49 @@ func (p *Producer) Produce(ctx context.Context, msgs ...kafka.Message) error {
 		}
 		out[i] = m
 	}
-	err := p.writer.WriteMessages(ctx, out...)
-	if p.cfg.async {
-		if err != nil {
-			p.errs.Add(uint64(len(out)))
-		}
-		return err
+	if err := p.buffer.take(ctx, len(out), p.halted); err != nil {
+		return nil, err
 	}
-	p.count(out, err)
-	return err
+	t := newTicket(out, !p.cfg.async)
+	p.accepted.Add(uint64(len(out)))
+	// The writer is asynchronous: it fails only before queueing anything
+	// (unknown topic, message too large, metadata lookup cut short by ctx).
+	if err := p.writer.WriteMessages(ctx, out...); err != nil {
+		p.failed.Add(uint64(len(out)))
+		p.noteFailure(err)
+		p.buffer.give(len(out))
+		return nil, err
+	}
+	if err := p.ledger.add(t); err != nil {
+		return nil, p.refuse(t, err)
+	}
+	return t, nil
 }
 
-// count updates the counters after a write of msgs that ended with err.
-func (p *Producer) count(msgs []kafka.Message, err error) {
-	if err == nil {
-		p.messages.Add(uint64(len(msgs)))
-		return
+// noteFailure keeps the first failure after Halt began, for its error.
+func (p *Producer) noteFailure(err error) {
+	if p.firstErr.Load() == nil && isClosed(p.halted) {
+		p.firstErr.CompareAndSwap(nil, &err)
 	}
-	var werrs kafka.WriteErrors
-	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
-		failed := uint64(werrs.Count())
-		p.errs.Add(failed)
-		p.messages.Add(uint64(len(msgs)) - failed)
-		return
-	}
-	p.errs.Add(uint64(len(msgs)))
 }
 
-// completed is the writer's Completion callback in async mode.
-func (p *Producer) completed(msgs []kafka.Message, err error) {
-	p.count(msgs, err)
-	if err == nil {
-		return
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
-	if p.cfg.onAsyncError != nil {
-		p.cfg.onAsyncError(msgs, err)
-		return
-	}
-	p.log.Error("flexkafka: async write failed", "messages", len(msgs), "error", err)
 }
 
-// Stats returns a snapshot of the producer's counters.
+// Stats returns a snapshot of the producer's counters. It is safe to call
+// at any time, from any goroutine.
 func (p *Producer) Stats() ProducerStats {
-	return ProducerStats{Messages: p.messages.Load(), Errors: p.errs.Load()}
+	// Outcomes are read before accepted: a message is accepted before it
+	// has one, so Buffered is never negative.
+	acked, failed := p.acked.Load(), p.failed.Load()
+	accepted := p.accepted.Load()
+	return ProducerStats{Messages: acked, Errors: failed, Accepted: accepted, Buffered: accepted - acked - failed}
 }
 
 // Check reports whether a broker accepts a connection (with TLS and SASL
@@ -171,11 +229,11 @@ func (p *Producer) Check(ctx context.Context) error {
 	return nil
 }
 
-// Run blocks until the producer is halted and flushed (or its Halt gave
-// up at its deadline), then returns nil; the writer needs no goroutine of
-// its own. When ctx is cancelled, Run halts the producer as if with an
-// expired deadline: it returns at once with an error wrapping ctx.Err(),
-// and the flush goes on in the background, so queued messages may be lost.
+// Run blocks until the producer is halted and flushed, or its Halt gave up
+// at its deadline, then returns nil; the writer needs no goroutine of its
+// own. When ctx is done, Run halts the producer as if with an expired
+// deadline and returns at once with an error wrapping ctx.Err(): the
+// messages without an outcome fail with [ErrNotAcknowledged], as Halt says.
 // A second Run returns nil at once; Run may be called concurrently with
 // Halt, and after it.
 func (p *Producer) Run(ctx context.Context) error {
@@ -188,48 +246,144 @@ func (p *Producer) Run(ctx context.Context) error {
 	case <-p.halted:
 		select {
 		case <-p.flushed:
-		case <-p.abandon:
+		case <-p.abandoned:
 		}
 		return nil
 	case <-ctx.Done():
 		expired, cancel := context.WithCancel(context.Background())
 		cancel()
-		_ = p.Halt(expired)
-		return fmt.Errorf("flexkafka: %s: %w", p, context.Cause(ctx))
+		err := fmt.Errorf("flexkafka: %s: %w", p, context.Cause(ctx))
+		if herr := p.Halt(expired); errors.Is(herr, ErrNotAcknowledged) {
+			err = errors.Join(err, herr)
+		}
+		return err
 	}
 }
 
-// Halt stops accepting messages, waits for the Produce calls in progress,
-// flushes every queued message and closes the writer, then lets Run
-// return. When ctx is done first, Halt stops waiting and returns an error
-// wrapping ctx.Err(): the writes and the close go on in the background and
-// may lose the messages not yet acknowledged. Halt returns the close error
-// of the writer, if any.
+// Halt stops accepting messages (Produce returns [ErrProducerClosed], and
+// calls waiting for room give up), waits for the Produce calls handing
+// messages to the writer, flushes every message accepted and closes the
+// writer, then lets Run return.
+//
+// Halt returns nil when every message accepted was acknowledged. When some
+// failed after Halt began, during the flush or in synchronous calls, it
+// returns an error wrapping [ErrNotAcknowledged] and the first write error,
+// and counting them: "flexkafka: halt kafka-producer: 3 messages not
+// acknowledged: ...". (Failures before Halt began were returned or reported
+// then, and are not counted.)
+//
+// When ctx is done before the flush ends, Halt gives up: every message
+// still without an outcome fails with an error wrapping [ErrNotAcknowledged]
+// and ctx.Err(), given to the [WithAsync] callback or returned by its
+// synchronous Produce, and the writer is cut off from the brokers, so that
+// a late acknowledgement cannot count a message twice. Such a message may
+// still have been written. Halt then returns an error wrapping ctx.Err(),
+// and [ErrNotAcknowledged] with their count when there were any. Whether it
+// gives up or not, when Halt returns every accepted message has its
+// outcome, and every failure has been given to the callback (Halt waits for
+// callbacks in progress).
 //
 // Halt may be called before Run, without Run, more than once and
-// concurrently; later calls wait like the first.
+// concurrently; later calls wait for the flush like the first, or give up
+// at their own deadline, and every call returns the same error.
 func (p *Producer) Halt(ctx context.Context) error {
-	p.haltOnce.Do(func() {
-		p.mu.Lock()
-		p.closed = true
-		p.mu.Unlock()
-		close(p.halted)
-		go func() {
-			p.writes.Wait()
-			err := p.writer.Close()
-			p.transport.CloseIdleConnections()
-			if err != nil {
-				err = fmt.Errorf("flexkafka: halt %s: close writer: %w", p, err)
-			}
-			p.closeErr = err
-			close(p.flushed)
-		}()
-	})
-	select {
-	case <-p.flushed:
-		return p.closeErr
-	case <-ctx.Done():
-		p.abandonOnce.Do(func() { close(p.abandon) })
-		return fmt.Errorf("flexkafka: halt %s: writes not flushed before the deadline; abandoned: %w", p, ctx.Err())
+	p.haltOnce.Do(p.beginHalt)
+	if !isClosed(p.flushed) {
+		select {
+		case <-p.flushed:
+		case <-ctx.Done():
+			p.abandon(ctx.Err())
+		}
 	}
+	p.resultOnce.Do(func() { p.result = p.haltResult() })
+	return p.result
+}
+
+// beginHalt refuses new messages and starts the flush.
+func (p *Producer) beginHalt() {
+	p.mu.Lock()
+	p.closed = true
+	p.failedAtHalt.Store(p.failed.Load())
+	close(p.halted)
+	p.mu.Unlock()
+	go func() {
+		p.writes.Wait()
+		p.writer.Close() // always nil: failures come through completed
+		// kafka-go's Close flushes every batch and waits for its
+		// completion; should it drop one, its messages still end here.
+		p.sweep(fmt.Errorf("%w: the writer closed without a result", ErrNotAcknowledged))
+		p.transport.CloseIdleConnections()
+		close(p.flushed)
+	}()
+}
+
+// abandon gives up the flush at the deadline: it cuts the writer off and
+// fails every message without an outcome.
+func (p *Producer) abandon(cause error) {
+	p.abandonOnce.Do(func() {
+		if isClosed(p.flushed) {
+			return
+		}
+		p.abandonErr = cause
+		p.sweep(fmt.Errorf("%w before the halt deadline: %w", ErrNotAcknowledged, cause))
+		// Only now: the gate cancels the writes in flight, whose failures
+		// must not win over the sweep's report.
+		p.gate.stop()
+		close(p.abandoned)
+	})
+}
+
+// haltResult is the error of Halt, from the state after the flush or the
+// sweep: every accepted message then has its outcome.
+func (p *Producer) haltResult() error {
+	var first error
+	if e := p.firstErr.Load(); e != nil {
+		first = *e
+	}
+	n := p.failed.Load() - p.failedAtHalt.Load()
+	abandoned := isClosed(p.abandoned)
+	switch {
+	case n == 0 && !abandoned:
+		return nil
+	case n == 0:
+		return fmt.Errorf("flexkafka: halt %s: writer not closed before the deadline; abandoned: %w", p, p.abandonErr)
+	}
+	e := &haltError{worker: p.String(), n: n, first: first}
+	if abandoned {
+		e.deadline = p.abandonErr
+	}
+	return e
+}
+
+// haltError is the error of Halt when messages were not acknowledged.
+type haltError struct {
+	worker   string
+	n        uint64
+	deadline error // the context's error when Halt gave up, else nil
+	first    error // the first write error after Halt began
+}
+
+func (e *haltError) Error() string {
+	noun := "messages"
+	if e.n == 1 {
+		noun = "message"
+	}
+	msg := fmt.Sprintf("flexkafka: halt %s: %d %s not acknowledged", e.worker, e.n, noun)
+	if e.deadline != nil {
+		msg += fmt.Sprintf(": abandoned at the deadline (%v)", e.deadline)
+	}
+	if e.first != nil && (e.deadline == nil || !errors.Is(e.first, e.deadline)) {
+		msg += fmt.Sprintf(": %v", e.first)
+	}
+	return msg
+}
+
+func (e *haltError) Unwrap() []error {
+	errs := []error{ErrNotAcknowledged}
+	for _, err := range []error{e.deadline, e.first} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }

@@ -59,10 +59,21 @@ type PartitionStats struct {
 	Lag int64
 }
 
-// ProducerStats is a snapshot of a [Producer]'s monotonic counters.
+// ProducerStats is a snapshot of a [Producer]'s counters. All but Buffered
+// are monotonic, from the Producer's creation. Every message accepted ends
+// counted in Messages or in Errors, and Accepted = Messages + Errors +
+// Buffered.
 type ProducerStats struct {
 	Messages uint64 // messages acknowledged by the brokers
-	Errors   uint64 // messages whose write failed
+	Errors   uint64 // messages whose write failed: returned by Produce, given to the WithAsync callback, or left unacknowledged at the halt deadline
+
+	// Accepted counts the messages Produce handed to the writer: all those
+	// of calls not refused before writing (closed, no topic, no room).
+	Accepted uint64
+
+	// Buffered is how many accepted messages have no outcome yet, now: at
+	// most the bound of WithMaxBuffered.
+	Buffered uint64
 }
 
 type consumerCounters struct {

@@ -1,0 +1,351 @@
+package flexkafka
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// ErrNotAcknowledged is wrapped by the error of [Producer.Halt] when
+// messages accepted by the producer ended without an acknowledgement: their
+// write failed during the flush, or the deadline came first. It is also
+// wrapped by the error given to the [WithAsync] callback, or returned by a
+// synchronous Produce, for each message still unacknowledged when Halt gave
+// up at its deadline. Such a message may still have been written (its
+// acknowledgement did not come in time).
+var ErrNotAcknowledged = errors.New("flexkafka: message not acknowledged")
+
+// Every message a Produce call hands to the writer travels with a slot (in
+// its WriterData) that records its outcome. The slot is claimed exactly
+// once: by the writer's Completion callback (acknowledged or failed), or at
+// the halt deadline by the sweep, which reports the message as failed. A
+// late completion finds the slot claimed and changes nothing, so no message
+// is counted or reported twice, and none is forgotten: the sweep reaches
+// every slot not yet claimed through the producer's ledger.
+
+// ticket tracks the messages of one Produce call.
+type ticket struct {
+	msgs  []kafka.Message // as given to the writer: WriterData is the slot
+	slots []slot
+	left  atomic.Int64 // messages without an outcome
+
+	// A synchronous call waits on done, closed once left is zero. waiter
+	// says whether the caller still waits, so that the outcome of a call
+	// that stopped waiting is logged instead of being lost.
+	done   chan struct{}
+	waiter atomic.Uint32
+}
+
+// States of ticket.waiter.
+const (
+	waiting uint32 = iota // the caller waits for done
+	gone                  // the caller stopped waiting (its context was done)
+	served                // the outcome is the caller's
+)
+
+type slot struct {
+	t       *ticket
+	i       int
+	data    any // the caller's WriterData
+	claimed atomic.Bool
+	err     error // the outcome, written by whoever claimed the slot
+}
+
+// claim makes s's outcome err. It reports false when s already has one.
+func (s *slot) claim(err error) bool {
+	if !s.claimed.CompareAndSwap(false, true) {
+		return false
+	}
+	s.err = err
+	return true
+}
+
+// message returns the message of s as the caller gave it.
+func (s *slot) message() kafka.Message {
+	m := s.t.msgs[s.i]
+	m.WriterData = s.data
+	return m
+}
+
+func newTicket(msgs []kafka.Message, sync bool) *ticket {
+	t := &ticket{msgs: msgs, slots: make([]slot, len(msgs))}
+	for i := range msgs {
+		t.slots[i] = slot{t: t, i: i, data: msgs[i].WriterData}
+		msgs[i].WriterData = &t.slots[i]
+	}
+	t.left.Store(int64(len(msgs)))
+	if sync {
+		t.done = make(chan struct{})
+	}
+	return t
+}
+
+// result is the outcome of a synchronous call: nil when every message was
+// acknowledged.
+func (t *ticket) result() error {
+	var werrs kafka.WriteErrors
+	failed := 0
+	for i := range t.slots {
+		if err := t.slots[i].err; err != nil {
+			if werrs == nil {
+				werrs = make(kafka.WriteErrors, len(t.slots))
+			}
+			werrs[i] = err
+			failed++
+		}
+	}
+	if werrs == nil {
+		return nil
+	}
+	return &writeError{errs: werrs, failed: failed}
+}
+
+// writeError is the error of a synchronous Produce whose messages did not
+// all get acknowledged. errors.As finds the kafka.WriteErrors telling
+// which; errors.Is sees each message's error.
+type writeError struct {
+	errs   kafka.WriteErrors
+	failed int
+}
+
+func (e *writeError) Error() string {
+	first := e.first()
+	if len(e.errs) == 1 {
+		return fmt.Sprintf("flexkafka: produce: %v", first)
+	}
+	return fmt.Sprintf("flexkafka: produce: %d of %d messages failed: %v", e.failed, len(e.errs), first)
+}
+
+func (e *writeError) first() error {
+	for _, err := range e.errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *writeError) Unwrap() []error {
+	out := []error{e.errs}
+	for _, err := range e.errs {
+		if err != nil && !containsErr(out[1:], err) {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+func containsErr(errs []error, err error) bool {
+	for _, e := range errs {
+		if e == err {
+			return true
+		}
+	}
+	return false
+}
+
+// ledger holds the tickets whose messages are in the writer without an
+// outcome, for the sweep to find them.
+type ledger struct {
+	mu      sync.Mutex
+	pending map[*ticket]struct{}
+	swept   error // once set, by the sweep, no ticket is added
+}
+
+// add records t, unless the sweep happened: then it returns the sweep's
+// error, and the caller settles t itself.
+func (l *ledger) add(t *ticket) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.swept != nil {
+		return l.swept
+	}
+	if t.left.Load() > 0 { // completions may have settled it already
+		if l.pending == nil {
+			l.pending = map[*ticket]struct{}{}
+		}
+		l.pending[t] = struct{}{}
+	}
+	return nil
+}
+
+func (l *ledger) remove(t *ticket) {
+	l.mu.Lock()
+	delete(l.pending, t)
+	l.mu.Unlock()
+}
+
+// close hands over the pending tickets and refuses new ones with err.
+func (l *ledger) close(err error) []*ticket {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.swept == nil {
+		l.swept = err
+	}
+	out := make([]*ticket, 0, len(l.pending))
+	for t := range l.pending {
+		out = append(out, t)
+	}
+	l.pending = nil
+	return out
+}
+
+// completed is the writer's Completion callback: msgs were acknowledged,
+// or failed with err. Messages already swept are skipped.
+func (p *Producer) completed(msgs []kafka.Message, err error) {
+	p.outcomes.RLock()
+	defer p.outcomes.RUnlock()
+	var report []kafka.Message
+	settled := 0
+	var run *ticket // consecutive messages of one ticket settle together
+	runLen := 0
+	for i := range msgs {
+		s, ok := msgs[i].WriterData.(*slot)
+		if !ok {
+			continue // not written by Produce: cannot happen
+		}
+		msgs[i].WriterData = s.data
+		if !s.claim(err) {
+			continue
+		}
+		settled++
+		if err != nil && p.cfg.async {
+			report = append(report, msgs[i])
+		}
+		if s.t != run {
+			p.settle(run, runLen)
+			run, runLen = s.t, 0
+		}
+		runLen++
+	}
+	p.settle(run, runLen)
+	p.outcome(settled, err)
+	if len(report) > 0 {
+		p.report(report, err)
+	}
+}
+
+// outcome counts n messages that ended with err and gives their room back.
+func (p *Producer) outcome(n int, err error) {
+	if n == 0 {
+		return
+	}
+	if err == nil {
+		p.acked.Add(uint64(n))
+	} else {
+		p.failed.Add(uint64(n))
+		p.noteFailure(err)
+	}
+	p.buffer.give(n)
+}
+
+// settle records that n messages of t have their outcome; the last one
+// finishes t.
+func (p *Producer) settle(t *ticket, n int) {
+	if t == nil || n == 0 || t.left.Add(-int64(n)) > 0 {
+		return
+	}
+	p.ledger.remove(t)
+	if t.done == nil {
+		return // async: each failure was reported with its batch
+	}
+	if !t.waiter.CompareAndSwap(waiting, served) {
+		p.logOrphan(t)
+	}
+	close(t.done)
+}
+
+// logOrphan logs the failures of a synchronous call that stopped waiting:
+// nobody else will hear of them.
+func (p *Producer) logOrphan(t *ticket) {
+	failed := 0
+	var first error
+	for i := range t.slots {
+		if err := t.slots[i].err; err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if failed > 0 {
+		p.log.Error("flexkafka: write failed after its synchronous Produce stopped waiting",
+			"messages", failed, "error", first)
+	}
+}
+
+// report gives failed messages to the async callback, or logs them.
+func (p *Producer) report(msgs []kafka.Message, err error) {
+	if p.cfg.onAsyncError != nil {
+		p.cfg.onAsyncError(msgs, err)
+		return
+	}
+	p.log.Error("flexkafka: async write failed", "messages", len(msgs), "error", err)
+}
+
+// sweep ends every message still without an outcome with err, and refuses
+// the tickets of Produce calls still in progress. It waits for the
+// completions in progress, so that when it returns every message accepted
+// has been counted, and, if it failed, reported. It returns how many it
+// ended.
+func (p *Producer) sweep(err error) int {
+	p.outcomes.Lock()
+	defer p.outcomes.Unlock()
+	total := 0
+	var report []kafka.Message
+	for _, t := range p.ledger.close(err) {
+		n := 0
+		for i := range t.slots {
+			s := &t.slots[i]
+			if !s.claim(err) {
+				continue
+			}
+			n++
+			if t.done == nil {
+				report = append(report, s.message())
+				if len(report) == p.cfg.batchSize {
+					p.report(report, err)
+					report = nil
+				}
+			}
+		}
+		p.settle(t, n)
+		p.outcome(n, err)
+		total += n
+	}
+	if len(report) > 0 {
+		p.report(report, err)
+	}
+	return total
+}
+
+// refuse ends the messages of t that the writer took after the sweep: the
+// Produce call fails with err for them instead of accepting them. Those
+// that a completion ended first keep that outcome (and, in async mode,
+// were reported with it).
+func (p *Producer) refuse(t *ticket, err error) error {
+	var werrs kafka.WriteErrors
+	n := 0
+	for i := range t.slots {
+		if t.slots[i].claim(err) {
+			if werrs == nil {
+				werrs = make(kafka.WriteErrors, len(t.slots))
+			}
+			werrs[i] = err
+			n++
+		}
+	}
+	p.outcome(n, err)
+	p.settle(t, n)
+	if t.done != nil {
+		<-t.done
+		return t.result()
+	}
+	if werrs == nil {
+		return nil
+	}
+	return &writeError{errs: werrs, failed: n}
+}

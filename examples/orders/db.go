@@ -11,10 +11,31 @@ import (
 )
 
 // openDB opens PostgreSQL when cfg.DatabaseURL is set, else the SQLite file
-// cfg.SQLitePath, checks that it answers and creates the schema. It reports
-// whether the database is PostgreSQL: the SQL is the same for both but for
-// one column type, and the cron lock differs.
+// cfg.SQLitePath, checks that it answers and migrates its schema to the
+// current version (see migrate), which is safe when several replicas start
+// at once. It reports whether the database is PostgreSQL: the SQL is the
+// same for both but for one column type, and the cron lock differs.
 func openDB(ctx context.Context, cfg config) (db *sql.DB, postgres bool, err error) {
+	db, postgres, err = dialDB(cfg)
+	if err != nil {
+		return nil, false, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, false, fmt.Errorf("orders: %s: %w", describeDB(cfg), err)
+	}
+	if _, err := migrate(ctx, db, postgres); err != nil {
+		db.Close()
+		return nil, false, fmt.Errorf("orders: migrate the schema of %s: %w", describeDB(cfg), err)
+	}
+	return db, postgres, nil
+}
+
+// dialDB returns the database of cfg, unchecked and unmigrated: sql.Open
+// connects lazily.
+func dialDB(cfg config) (db *sql.DB, postgres bool, err error) {
 	if cfg.DatabaseURL != "" {
 		db, err = sql.Open("pgx", cfg.DatabaseURL)
 		postgres = true
@@ -29,18 +50,6 @@ func openDB(ctx context.Context, cfg config) (db *sql.DB, postgres bool, err err
 	if err != nil {
 		return nil, false, fmt.Errorf("orders: open database: %w", err)
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
-		db.Close()
-		return nil, false, fmt.Errorf("orders: %s: %w", describeDB(cfg), err)
-	}
-	for _, stmt := range schema(postgres) {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			db.Close()
-			return nil, false, fmt.Errorf("orders: create schema in %s: %w", describeDB(cfg), err)
-		}
-	}
 	return db, postgres, nil
 }
 
@@ -51,46 +60,4 @@ func describeDB(cfg config) string {
 		return "PostgreSQL at DATABASE_URL"
 	}
 	return fmt.Sprintf("SQLite file %q", cfg.SQLitePath)
-}
-
-// schema returns the statements that create the tables, idempotently.
-// Timestamps are Unix milliseconds in a BIGINT, the same in both databases;
-// only the column numbering rows in insertion order differs.
-func schema(postgres bool) []string {
-	serial := "INTEGER PRIMARY KEY" // SQLite: the rowid, growing with each insert
-	if postgres {
-		serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
-	}
-	return []string{
-		`CREATE TABLE IF NOT EXISTS orders (
-			seq         ` + serial + `, -- orders the recent orders
-			id          TEXT NOT NULL UNIQUE,
-			customer    TEXT NOT NULL,
-			status      TEXT NOT NULL,
-			total_cents BIGINT NOT NULL,
-			created_at  BIGINT NOT NULL,
-			updated_at  BIGINT NOT NULL
-		)`,
-		`CREATE INDEX IF NOT EXISTS orders_by_status ON orders (status, created_at)`,
-		`CREATE TABLE IF NOT EXISTS order_items (
-			order_id    TEXT NOT NULL REFERENCES orders (id),
-			line        INTEGER NOT NULL,
-			sku         TEXT NOT NULL,
-			qty         BIGINT NOT NULL,
-			price_cents BIGINT NOT NULL,
-			PRIMARY KEY (order_id, line)
-		)`,
-		// The transactional outbox: a row is written in the same
-		// transaction as the change it announces, and sent_at is set once
-		// Kafka has acknowledged it.
-		`CREATE TABLE IF NOT EXISTS outbox (
-			id         ` + serial + `,
-			topic      TEXT NOT NULL,
-			msg_key    TEXT NOT NULL,
-			payload    TEXT NOT NULL,
-			created_at BIGINT NOT NULL,
-			sent_at    BIGINT
-		)`,
-		`CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE sent_at IS NULL`,
-	}
 }

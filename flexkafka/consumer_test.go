@@ -579,9 +579,10 @@ func TestMaxInFlight(t *testing.T) {
 }
 
 // TestRevokeCommitsHandled: when a rebalance revokes partitions while
-// their handlers run, the handlers finish and their messages are committed
-// through the ending generation, so the new owner does not get them again.
-// Periodic commits are off: only the commit at revocation can do this.
+// their handlers run, the handlers' context is cancelled; what the
+// partitions handled before is committed through the ending generation,
+// so the new owner does not get it again. Periodic commits are off: only
+// the commit at revocation can do this.
 func TestRevokeCommitsHandled(t *testing.T) {
 	const partitions, perPartition = 4, 5
 	c, topics := newCluster(t, partitions, "revoke")
@@ -589,14 +590,22 @@ func TestRevokeCommitsHandled(t *testing.T) {
 	group := groupID(t)
 	opts := append(fastOptions(c, group, topics...), flexkafka.WithCommitInterval(time.Hour))
 	rec := newRecorder()
-	blocked := make(chan struct{}, partitions)
-	release := make(chan struct{})
-	var firstOf sync.Map // partition -> seen
+	var mu sync.Mutex
+	handled := map[int]int{}  // partition -> messages handled by a
+	blocked := map[int]bool{} // partition -> a held its message at the rebalance
+	inFlight := make(chan struct{}, partitions)
 	a, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
-		if _, seen := firstOf.LoadOrStore(m.Partition, true); !seen {
-			blocked <- struct{}{}
-			<-release // every partition's first message is in flight during the rebalance
+		mu.Lock()
+		if handled[m.Partition] == 1 && !blocked[m.Partition] {
+			// every partition's second message is in flight at the rebalance
+			blocked[m.Partition] = true
+			mu.Unlock()
+			inFlight <- struct{}{}
+			<-ctx.Done() // honours its context
+			return ctx.Err()
 		}
+		handled[m.Partition]++
+		mu.Unlock()
 		return rec.handle(ctx, m)
 	}, opts...)
 	if err != nil {
@@ -604,19 +613,13 @@ func TestRevokeCommitsHandled(t *testing.T) {
 	}
 	running(t, a)
 	for range partitions {
-		waitFor(t, blocked, "a handler on every partition")
+		waitFor(t, inFlight, "a handler in flight on every partition")
 	}
 	b, err := flexkafka.NewConsumer(rec.handle, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	running(t, b)
-	client := &kafka.Client{Addr: kafka.TCP(c.brokers...)}
-	eventually(t, "the group rebalancing", func() bool {
-		resp, err := client.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
-		return err == nil && len(resp.Groups) == 1 && resp.Groups[0].GroupState == "PreparingRebalance"
-	})
-	close(release)
 	eventually(t, "every message handled", func() bool {
 		missing, _ := rec.check(0, partitions*perPartition)
 		return len(missing) == 0

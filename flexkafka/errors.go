@@ -32,6 +32,13 @@ var (
 	// its context, and its partition is stalled.
 	ErrHandlerStuck = errors.New("flexkafka: handler stuck past its timeout")
 
+	// ErrRevoked is the cause (see context.Cause) of a handler's context
+	// cancelled because its partition was revoked: the group generation
+	// ended (a rebalance, or the membership was lost). The handler must
+	// return: its result is dropped after a short grace, and the message
+	// goes to the partition's next owner.
+	ErrRevoked = errors.New("flexkafka: partition revoked: the group generation ended")
+
 	// ErrHandlerTimeout is the cause (see context.Cause) of a handler's
 	// context cancelled by [WithHandlerTimeout].
 	ErrHandlerTimeout = errors.New("flexkafka: handler timeout")

@@ -31,10 +31,6 @@ type generation struct {
 	wg      sync.WaitGroup  // partitions and the committer
 }
 
-// errRevoked is the cause of a handler context cancelled because the
-// generation ended.
-var errRevoked = fmt.Errorf("flexkafka: partition revoked: the group generation ended")
-
 // startGeneration starts the goroutines of gen. hctx is the handlers'
 // context of Run.
 func (c *Consumer) startGeneration(gen *kafka.Generation, hctx context.Context) {
@@ -56,7 +52,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation, hctx context.Context) 
 		c.mu.Unlock()
 		end()
 		stop()
-		cancelHandlers(errRevoked)
+		cancelHandlers(ErrRevoked)
 		return
 	}
 	c.parts.Add(len(g.parts))
@@ -71,7 +67,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation, hctx context.Context) 
 		case <-c.abandon:
 		}
 		end()
-		cancelHandlers(errRevoked)
+		cancelHandlers(ErrRevoked)
 		c.waitOrAbandon(&g.wg)
 	})
 	c.work.Add(1)

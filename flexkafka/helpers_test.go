@@ -354,3 +354,99 @@ func (h *logSignal) Handle(_ context.Context, r slog.Record) error {
 	}
 	return nil
 }
+
+// logCounter is a slog.Handler that counts the records whose message
+// begins with each of its prefixes.
+type logCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newLogCounter() *logCounter { return &logCounter{counts: map[string]int{}} }
+
+func (*logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logCounter) WithAttrs([]slog.Attr) slog.Handler     { return h }
+func (h *logCounter) WithGroup(string) slog.Handler          { return h }
+func (h *logCounter) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	h.counts[r.Message]++
+	h.mu.Unlock()
+	return nil
+}
+
+// count returns how many records began with prefix.
+func (h *logCounter) count(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for msg, c := range h.counts {
+		if strings.HasPrefix(msg, prefix) {
+			n += c
+		}
+	}
+	return n
+}
+
+// produceKeyed writes n messages to topic, message i with key
+// "key-<i mod keys>" and value "<i>", so that each key's messages share a
+// partition and their values increase in offset order.
+func produceKeyed(t testing.TB, c *cluster, topic string, n, keys int) {
+	t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Topic: topic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000}
+	defer w.Close()
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		msgs[i] = kafka.Message{Key: []byte("key-" + strconv.Itoa(i%keys)), Value: []byte(strconv.Itoa(i))}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// keyOrder records, per key, the values handled successfully, to check
+// that each key's messages were handled in order.
+type keyOrder struct {
+	mu     sync.Mutex
+	byKey  map[string][]int
+	counts map[int]int
+}
+
+func newKeyOrder() *keyOrder { return &keyOrder{byKey: map[string][]int{}, counts: map[int]int{}} }
+
+func (k *keyOrder) handled(m kafka.Message) {
+	v, _ := strconv.Atoi(string(m.Value))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.byKey[string(m.Key)] = append(k.byKey[string(m.Key)], v)
+	k.counts[v]++
+}
+
+// total returns how many distinct values were handled.
+func (k *keyOrder) total() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.counts)
+}
+
+// check reports a key whose values were handled out of order and values
+// in [0, n) never handled.
+func (k *keyOrder) check(n int) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for key, vs := range k.byKey {
+		for i := 1; i < len(vs); i++ {
+			if vs[i] < vs[i-1] {
+				return fmt.Errorf("key %s: %d handled after %d: %v", key, vs[i], vs[i-1], vs)
+			}
+		}
+	}
+	for v := range n {
+		if k.counts[v] == 0 {
+			return fmt.Errorf("value %d never handled", v)
+		}
+	}
+	return nil
+}

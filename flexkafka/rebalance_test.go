@@ -2,10 +2,12 @@ package flexkafka_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-flexible/flexible/flexkafka"
 	"github.com/segmentio/kafka-go"
@@ -77,4 +79,66 @@ func TestRebalanceKeepsReady(t *testing.T) {
 		t.Fatalf("Halt: %v", err)
 	}
 	waitFor(t, done, "Run")
+}
+
+// TestRevokedHandlerCancelledAndNeverCommits: a slow handler at a
+// rebalance has its context cancelled at once, with ErrRevoked; one that
+// ignores it and returns nil after its partition moved to another member
+// never commits: the new owner's position is the only one that counts.
+func TestRevokedHandlerCancelledAndNeverCommits(t *testing.T) {
+	const partitions = 4
+	c, topics := newCluster(t, partitions, "zombie")
+	produce(t, c, topics[0], 0, partitions) // one message per partition, offset 0
+	group := groupID(t)
+	logs := newLogCounter()
+	started := make(chan int, partitions)
+	revoked := make(chan error, partitions)
+	releaseA := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(releaseA) })
+	t.Cleanup(releaseOnce) // before the cleanups that halt the consumers
+	var firstOf sync.Map
+	a, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
+		if _, seen := firstOf.LoadOrStore(m.Partition, true); seen {
+			return nil // a's next generation: the partitions it kept
+		}
+		started <- m.Partition
+		go func() {
+			<-ctx.Done()
+			revoked <- context.Cause(ctx)
+		}()
+		<-releaseA // a zombie: it ignores its context
+		return nil
+	}, append(fastOptions(c, group, topics...), flexkafka.WithHandlerTimeout(time.Minute), flexkafka.WithLogger(slog.New(logs)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, a)
+	for range partitions {
+		waitFor(t, started, "a's handler on every partition")
+	}
+
+	bStarted := make(chan int, partitions)
+	b, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
+		bStarted <- m.Partition
+		<-ctx.Done() // holds the message: b commits nothing on its partitions
+		return ctx.Err()
+	}, fastOptions(c, group, topics...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, b)
+	for range partitions {
+		if cause := waitFor(t, revoked, "a's handlers cancelled by the rebalance"); !errors.Is(cause, flexkafka.ErrRevoked) {
+			t.Fatalf("a handler's context cancelled with %v, want ErrRevoked", cause)
+		}
+	}
+	moved := waitFor(t, bStarted, "b handling a partition taken from a")
+
+	releaseOnce() // a's stale handlers now return nil
+	eventually(t, "a's late results dropped", func() bool {
+		return logs.count("flexkafka: handler returned after its partition was revoked; result dropped") == partitions
+	})
+	if got := committed(t, c, group, topics[0], partitions)[moved]; got > 0 {
+		t.Fatalf("partition %d, now b's, has offset %d committed: a stale handler's result landed", moved, got)
+	}
 }

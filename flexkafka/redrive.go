@@ -157,7 +157,7 @@ func (r *redriver) ranges(ctx context.Context) ([]partitionRange, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flexkafka: re-drive %q: committed offsets of group %q: %w", topic, group, err)
 	}
-	if fetched.Error != nil {
+	if fetched.Error != nil && !errors.Is(fetched.Error, kafka.GroupIdNotFound) { // a new group: nothing committed
 		return nil, fmt.Errorf("flexkafka: re-drive %q: committed offsets of group %q: %w", topic, group, fetched.Error)
 	}
 	committedAt := map[int]int64{}

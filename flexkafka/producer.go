@@ -73,7 +73,7 @@ func NewProducer(opts ...ProducerOption) (*Producer, error) {
 	p := &Producer{
 		cfg:       cfg,
 		log:       cfg.logger.With("worker", "kafka-producer"),
-		buffer:    buffer{max: cfg.maxBuffered, by: cfg.maxBufferedBy, block: !cfg.nonBlocking},
+		buffer:    buffer{max: int64(cfg.maxBuffered), by: cfg.maxBufferedBy, block: !cfg.nonBlocking},
 		halted:    make(chan struct{}),
 		flushed:   make(chan struct{}),
 		abandoned: make(chan struct{}),
@@ -179,6 +179,7 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 		return nil, err
 	}
 	t := newTicket(out, !p.cfg.async)
+	p.ledger.assign(t)
 	p.accepted.Add(uint64(len(out)))
 	// The writer is asynchronous: it fails only before queueing anything
 	// (unknown topic, message too large, metadata lookup cut short by ctx).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // ErrBufferFull is wrapped by the error of [Producer.Produce] when its
@@ -16,29 +17,40 @@ var ErrBufferFull = errors.New("flexkafka: producer buffer full")
 
 // buffer bounds the messages a producer holds without an outcome. Produce
 // takes room before it hands messages to the writer; each message gives its
-// room back when it is acknowledged or fails.
+// room back when it is acknowledged or fails. Taking and giving are atomic;
+// the lock is only for those who wait.
 type buffer struct {
-	max   int
+	max   int64
 	by    string // the option or variable that set max, for errors
 	block bool
 
-	mu   sync.Mutex
-	used int
-	room chan struct{} // closed when room is given back; nil while nobody waits
+	used    atomic.Int64
+	waiters atomic.Int64
+	mu      sync.Mutex
+	room    chan struct{} // closed when room is given back; nil while nobody waits
 }
 
 // take takes room for n messages. It waits for room while blocking, until
 // ctx is done or halted is closed; otherwise, it fails at once.
 func (b *buffer) take(ctx context.Context, n int, halted <-chan struct{}) error {
-	if n > b.max {
+	if int64(n) > b.max {
 		return fmt.Errorf("%w: %d messages in one call exceed the bound of %d (%s)", ErrBufferFull, n, b.max, b.by)
 	}
-	b.mu.Lock()
-	for b.used+n > b.max {
-		if !b.block {
-			used := b.used
+	if b.tryTake(int64(n)) {
+		return nil
+	}
+	if !b.block {
+		return fmt.Errorf("%w: %d messages held without an outcome, %d more would exceed %d (%s)", ErrBufferFull, b.used.Load(), n, b.max, b.by)
+	}
+	b.waiters.Add(1)
+	defer b.waiters.Add(-1)
+	for {
+		// Registered as a waiter before trying: a give after this try
+		// sees the waiter and closes the channel taken here.
+		b.mu.Lock()
+		if b.tryTake(int64(n)) {
 			b.mu.Unlock()
-			return fmt.Errorf("%w: %d messages held without an outcome, %d more would exceed %d (%s)", ErrBufferFull, used, n, b.max, b.by)
+			return nil
 		}
 		if b.room == nil {
 			b.room = make(chan struct{})
@@ -52,11 +64,19 @@ func (b *buffer) take(ctx context.Context, n int, halted <-chan struct{}) error 
 		case <-halted:
 			return ErrProducerClosed
 		}
-		b.mu.Lock()
 	}
-	b.used += n
-	b.mu.Unlock()
-	return nil
+}
+
+func (b *buffer) tryTake(n int64) bool {
+	for {
+		used := b.used.Load()
+		if used+n > b.max {
+			return false
+		}
+		if b.used.CompareAndSwap(used, used+n) {
+			return true
+		}
+	}
 }
 
 // give gives back the room of n messages and wakes the waiters.
@@ -64,8 +84,11 @@ func (b *buffer) give(n int) {
 	if n == 0 {
 		return
 	}
+	b.used.Add(-int64(n))
+	if b.waiters.Load() == 0 {
+		return
+	}
 	b.mu.Lock()
-	b.used -= n
 	if b.room != nil {
 		close(b.room)
 		b.room = nil

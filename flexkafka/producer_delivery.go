@@ -3,6 +3,7 @@ package flexkafka
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -31,6 +32,11 @@ type ticket struct {
 	msgs  []kafka.Message // as given to the writer: WriterData is the slot
 	slots []slot
 	left  atomic.Int64 // messages without an outcome
+
+	// Place in the ledger, guarded by its shard's lock.
+	shard      *shard
+	prev, next *ticket
+	listed     bool
 
 	// A synchronous call waits on done, closed once left is zero. waiter
 	// says whether the caller still waits, so that the outcome of a call
@@ -70,8 +76,23 @@ func (s *slot) message() kafka.Message {
 	return m
 }
 
+// oneTicket is a ticket with room for one slot: a single-message Produce,
+// the usual shape, costs one allocation.
+type oneTicket struct {
+	t ticket
+	s [1]slot
+}
+
 func newTicket(msgs []kafka.Message, sync bool) *ticket {
-	t := &ticket{msgs: msgs, slots: make([]slot, len(msgs))}
+	var t *ticket
+	if len(msgs) == 1 {
+		one := &oneTicket{}
+		t = &one.t
+		t.slots = one.s[:]
+	} else {
+		t = &ticket{slots: make([]slot, len(msgs))}
+	}
+	t.msgs = msgs
 	for i := range msgs {
 		t.slots[i] = slot{t: t, i: i, data: msgs[i].WriterData}
 		msgs[i].WriterData = &t.slots[i]
@@ -148,48 +169,85 @@ func containsErr(errs []error, err error) bool {
 }
 
 // ledger holds the tickets whose messages are in the writer without an
-// outcome, for the sweep to find them.
+// outcome, for the sweep to find them. Every Produce call adds its ticket
+// and every last outcome removes it, so the ledger is split in shards, each
+// a list under its own lock: neither a map nor one lock for all.
 type ledger struct {
-	mu      sync.Mutex
-	pending map[*ticket]struct{}
-	swept   error // once set, by the sweep, no ticket is added
+	shards [ledgerShards]shard
+}
+
+const ledgerShards = 16
+
+type shard struct {
+	mu    sync.Mutex
+	head  *ticket
+	swept error    // once set, by the sweep, no ticket is added
+	_     [40]byte // keeps shards on separate cache lines
+}
+
+// assign gives t its shard. It must be called before the writer has t's
+// messages, so that whoever settles t sees the shard.
+func (l *ledger) assign(t *ticket) {
+	// At random: a shared counter would be written by every Produce.
+	t.shard = &l.shards[rand.Uint32()%ledgerShards]
 }
 
 // add records t, unless the sweep happened: then it returns the sweep's
-// error, and the caller settles t itself.
+// error, and the caller settles t itself. If completions settled t
+// already, it is not recorded.
 func (l *ledger) add(t *ticket) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.swept != nil {
-		return l.swept
+	sh := t.shard
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.swept != nil {
+		return sh.swept
 	}
-	if t.left.Load() > 0 { // completions may have settled it already
-		if l.pending == nil {
-			l.pending = map[*ticket]struct{}{}
+	if t.left.Load() > 0 {
+		t.listed, t.next = true, sh.head
+		if sh.head != nil {
+			sh.head.prev = t
 		}
-		l.pending[t] = struct{}{}
+		sh.head = t
 	}
 	return nil
 }
 
+// remove forgets t, if it was added.
 func (l *ledger) remove(t *ticket) {
-	l.mu.Lock()
-	delete(l.pending, t)
-	l.mu.Unlock()
+	sh := t.shard
+	sh.mu.Lock()
+	if t.listed {
+		if t.prev != nil {
+			t.prev.next = t.next
+		} else {
+			sh.head = t.next
+		}
+		if t.next != nil {
+			t.next.prev = t.prev
+		}
+		t.prev, t.next, t.listed = nil, nil, false
+	}
+	sh.mu.Unlock()
 }
 
 // close hands over the pending tickets and refuses new ones with err.
 func (l *ledger) close(err error) []*ticket {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.swept == nil {
-		l.swept = err
+	var out []*ticket
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		if sh.swept == nil {
+			sh.swept = err
+		}
+		for t := sh.head; t != nil; {
+			next := t.next
+			t.prev, t.next, t.listed = nil, nil, false
+			out = append(out, t)
+			t = next
+		}
+		sh.head = nil
+		sh.mu.Unlock()
 	}
-	out := make([]*ticket, 0, len(l.pending))
-	for t := range l.pending {
-		out = append(out, t)
-	}
-	l.pending = nil
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol/produce"
@@ -19,20 +20,27 @@ var errGateShut = errors.New("flexkafka: producer abandoned at its halt deadline
 // produce requests in flight are cancelled. The writer's goroutines then end
 // soon instead of retrying for as long as their attempts allow.
 type gate struct {
-	next kafka.RoundTripper
-	shut context.Context // done once the gate is shut
-	stop context.CancelFunc
+	next   kafka.RoundTripper
+	closed atomic.Bool     // read on every request: cheaper than shut.Err()
+	shut   context.Context // done once the gate is shut
+	cancel context.CancelFunc
 }
 
 func newGate(next kafka.RoundTripper) *gate {
 	g := &gate{next: next}
-	g.shut, g.stop = context.WithCancel(context.Background())
+	g.shut, g.cancel = context.WithCancel(context.Background())
 	return g
+}
+
+// stop shuts the gate.
+func (g *gate) stop() {
+	g.closed.Store(true)
+	g.cancel()
 }
 
 // RoundTrip sends req through the next transport while the gate is open.
 func (g *gate) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
-	if g.shut.Err() != nil {
+	if g.closed.Load() {
 		return nil, errGateShut
 	}
 	if _, ok := req.(*produce.Request); !ok {

@@ -156,7 +156,7 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		return nil, err
 	}
 
-	public := &api{store: a.store, log: a.log}
+	public := newAPI(a.store, cfg, a.log)
 	apiOpts := []flexhttp.Option{flexhttp.WithHealth(a.service.Health()), flexhttp.WithLogger(a.log)}
 	if cfg.HTTPAddr != "" {
 		apiOpts = append(apiOpts, flexhttp.WithAddr(cfg.HTTPAddr))

@@ -23,6 +23,7 @@ const (
 	envOutboxInterval = "ORDERS_OUTBOX_INTERVAL"
 	envPaymentTimeout = "ORDERS_PAYMENT_TIMEOUT"
 	envExpirySpec     = "ORDERS_EXPIRY_SPEC"
+	envIdempotencyTTL = "ORDERS_IDEMPOTENCY_TTL"
 )
 
 // config is the configuration of the order system: loadConfig fills it
@@ -41,13 +42,15 @@ type config struct {
 	OutboxInterval time.Duration // how often the relay polls the outbox
 	PaymentTimeout time.Duration // how long an order may stay unpaid
 	ExpirySpec     string        // cron spec of the expiry job
+	IdempotencyTTL time.Duration // how long an Idempotency-Key is kept; 0 means 24h
 
 	// Set in code only; empty means the modules' environment and defaults.
-	HTTPAddr        string                     // public API
-	MetricsAddr     string                     // operations server
-	Logger          *slog.Logger               // nil means slog.Default()
-	ServiceOptions  []flex.Option              // added to the service's
-	ConsumerOptions []flexkafka.ConsumerOption // added to both consumers'
+	SQLiteBusyTimeout time.Duration              // how long an SQLite writer waits for the lock; 0 means 10s
+	HTTPAddr          string                     // public API
+	MetricsAddr       string                     // operations server
+	Logger            *slog.Logger               // nil means slog.Default()
+	ServiceOptions    []flex.Option              // added to the service's
+	ConsumerOptions   []flexkafka.ConsumerOption // added to both consumers'
 }
 
 // loadConfig reads the configuration from the environment, with defaults.
@@ -65,6 +68,9 @@ func loadConfig() (config, error) {
 		return cfg, err
 	}
 	if cfg.PaymentTimeout, err = durationEnv(envPaymentTimeout, 15*time.Minute); err != nil {
+		return cfg, err
+	}
+	if cfg.IdempotencyTTL, err = durationEnv(envIdempotencyTTL, defaultIdempotencyTTL); err != nil {
 		return cfg, err
 	}
 	if _, err := flexcron.Parse(cfg.ExpirySpec, nil); err != nil {

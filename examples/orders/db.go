@@ -33,6 +33,10 @@ func openDB(ctx context.Context, cfg config) (db *sql.DB, postgres bool, err err
 	return db, postgres, nil
 }
 
+// defaultSQLiteBusyTimeout is how long an SQLite writer waits for the
+// write lock, unless config.SQLiteBusyTimeout says otherwise.
+const defaultSQLiteBusyTimeout = 10 * time.Second
+
 // dialDB returns the database of cfg, unchecked and unmigrated: sql.Open
 // connects lazily.
 func dialDB(cfg config) (db *sql.DB, postgres bool, err error) {
@@ -41,11 +45,17 @@ func dialDB(cfg config) (db *sql.DB, postgres bool, err error) {
 		postgres = true
 	} else {
 		// WAL lets readers run beside the writer; busy_timeout makes a
-		// writer wait for another instead of failing; BEGIN IMMEDIATE takes
-		// the write lock when a transaction starts, so that a transaction
-		// that reads, then writes, never fails to upgrade its lock.
-		db, err = sql.Open("sqlite", "file:"+cfg.SQLitePath+
-			"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+		// writer wait for another instead of failing (the wait ignores
+		// contexts: past it, SQLITE_BUSY answers 503); BEGIN IMMEDIATE
+		// takes the write lock when a transaction starts, so that a
+		// transaction that reads, then writes, never fails to upgrade its
+		// lock.
+		busy := cfg.SQLiteBusyTimeout
+		if busy <= 0 {
+			busy = defaultSQLiteBusyTimeout
+		}
+		db, err = sql.Open("sqlite", fmt.Sprintf("file:%s?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)"+
+			"&_pragma=foreign_keys(1)&_txlock=immediate", cfg.SQLitePath, busy.Milliseconds()))
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("orders: open database: %w", err)

@@ -74,7 +74,7 @@ func testEndToEnd(t *testing.T, cfg config) {
 		}
 	}
 
-	var conflict errorBody
+	var conflict problem
 	if code := do(t, "POST", sys.url+"/orders/"+created[0].ID+"/cancel", nil, &conflict); code != http.StatusConflict {
 		t.Errorf("cancel a shipped order = %d %+v, want 409", code, conflict)
 	}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -79,6 +81,8 @@ func (r *newOrderRequest) validate() []string {
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	switch customer := strings.TrimSpace(r.Customer); {
+	case badText(r.Customer) != "":
+		add("customer: %s", badText(r.Customer))
 	case customer == "":
 		add("customer: required")
 	case utf8.RuneCountInString(customer) > maxCustomerLen:
@@ -92,6 +96,8 @@ func (r *newOrderRequest) validate() []string {
 	}
 	for i, it := range r.Items {
 		switch sku := strings.TrimSpace(it.SKU); {
+		case badText(it.SKU) != "":
+			add("items[%d].sku: %s", i, badText(it.SKU))
 		case sku == "":
 			add("items[%d].sku: required", i)
 		case len(sku) > maxSKULen:
@@ -105,6 +111,60 @@ func (r *newOrderRequest) validate() []string {
 		}
 	}
 	return problems
+}
+
+// badText says what is wrong with s as text to store and show, or returns
+// "" when nothing is. Text must be valid UTF-8 without NUL, which
+// PostgreSQL refuses (so the same input fails on one database and not on
+// the other), without control characters (newlines and escapes forge log
+// lines and terminal output), without bidirectional formatting characters
+// (which make text display in another order than it is stored: "Trojan
+// Source"), line or paragraph separators, noncharacters, or U+FFFD, which
+// JSON decoding puts in place of an invalid escape such as "\ud800".
+func badText(s string) string {
+	if !utf8.ValidString(s) {
+		return "not valid UTF-8"
+	}
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r):
+			return fmt.Sprintf("must not contain control characters (%U)", r)
+		case unicode.Is(unicode.Bidi_Control, r):
+			return fmt.Sprintf("must not contain bidirectional formatting characters (%U)", r)
+		case unicode.In(r, unicode.Zl, unicode.Zp):
+			return fmt.Sprintf("must not contain line or paragraph separators (%U)", r)
+		case unicode.Is(unicode.Noncharacter_Code_Point, r):
+			return fmt.Sprintf("must not contain noncharacters (%U)", r)
+		case r == utf8.RuneError:
+			return "must not contain U+FFFD, the replacement for invalid text"
+		}
+	}
+	return ""
+}
+
+// newOrderID returns a new, random order ID: "ord_" and 26 characters of
+// lower-case base32.
+func newOrderID() string { return "ord_" + strings.ToLower(rand.Text()) }
+
+// maxIDLen bounds the random part of an order ID that validID accepts,
+// leaving room for rand.Text to grow.
+const maxIDLen = 64
+
+// validID reports whether id has the form of an order's ID (see
+// newOrderID). The store answers any other ID unknown without asking the
+// database, which is how a NUL or invalid UTF-8 in a path gets a 404
+// rather than a PostgreSQL error.
+func validID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "ord_")
+	if !ok || len(rest) == 0 || len(rest) > maxIDLen {
+		return false
+	}
+	for _, c := range []byte(rest) {
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // total returns the order's total in cents. Call it on a valid request only.

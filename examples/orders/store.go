@@ -2,18 +2,22 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
 
 // errNotFound is returned by the store's methods for an order ID that does
-// not exist.
+// not exist, or cannot exist (see validID).
 var errNotFound = errors.New("orders: no such order")
+
+// errRollback makes inTx roll back a transaction whose function found
+// nothing to do.
+var errRollback = errors.New("orders: rolled back")
 
 // store keeps orders and the outbox in one database, PostgreSQL or SQLite,
 // with the same SQL. Every change of an order writes its event to the
@@ -27,9 +31,20 @@ type store struct {
 // createOrder stores a new order, from a valid request, and its
 // orders.created event.
 func (s *store) createOrder(ctx context.Context, req newOrderRequest) (order, error) {
+	o, _, err := s.createIdempotent(ctx, req, nil)
+	return o, err
+}
+
+// createIdempotent stores a new order, from a valid request, its
+// orders.created event and, when idem is not nil, its Idempotency-Key
+// (see claimKey), in one transaction. It returns the order and the
+// response to answer. When the key is already recorded it creates nothing
+// and returns a zero order and the recorded response, with replayed set,
+// or a *keyReusedError.
+func (s *store) createIdempotent(ctx context.Context, req newOrderRequest, idem *idempotency) (order, createResponse, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	o := order{
-		ID:         "ord_" + strings.ToLower(rand.Text()),
+		ID:         newOrderID(),
 		Customer:   strings.TrimSpace(req.Customer),
 		Status:     statusCreated,
 		Items:      make([]item, len(req.Items)),
@@ -40,7 +55,22 @@ func (s *store) createOrder(ctx context.Context, req newOrderRequest) (order, er
 	for i, it := range req.Items {
 		o.Items[i] = item{SKU: strings.TrimSpace(it.SKU), Qty: it.Qty, PriceCents: it.PriceCents}
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	body, err := json.Marshal(o)
+	if err != nil {
+		return order{}, createResponse{}, fmt.Errorf("orders: create order: %w", err)
+	}
+	res := createResponse{orderID: o.ID, status: http.StatusCreated, location: "/orders/" + o.ID, body: append(body, '\n')}
+	var recorded *createResponse
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if idem != nil {
+			var err error
+			if recorded, err = claimKey(ctx, tx, idem, res, now); err != nil {
+				return err
+			}
+			if recorded != nil {
+				return errRollback
+			}
+		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer, status, total_cents, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $5)`, o.ID, o.Customer, o.Status, o.TotalCents, now.UnixMilli())
 		if err != nil {
@@ -55,10 +85,13 @@ func (s *store) createOrder(ctx context.Context, req newOrderRequest) (order, er
 		}
 		return s.enqueue(ctx, tx, event{OrderID: o.ID, Status: o.Status, Customer: o.Customer, TotalCents: o.TotalCents, Time: now})
 	})
-	if err != nil {
-		return order{}, fmt.Errorf("orders: create order: %w", err)
+	switch {
+	case recorded != nil:
+		return order{}, *recorded, nil
+	case err != nil:
+		return order{}, createResponse{}, fmt.Errorf("orders: create order: %w", err)
 	}
-	return o, nil
+	return o, res, nil
 }
 
 // apply moves order id along t and writes the event of its new status to
@@ -67,6 +100,9 @@ func (s *store) createOrder(ctx context.Context, req newOrderRequest) (order, er
 // applied (a message delivered twice) or another transition won the race,
 // nothing changes and apply returns false with the order's current status.
 func (s *store) apply(ctx context.Context, id string, t transition) (applied bool, current status, err error) {
+	if !validID(id) {
+		return false, "", fmt.Errorf("orders: order %q: %w", id, errNotFound)
+	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		ev := event{OrderID: id, Status: t.to, Time: now}
@@ -143,6 +179,9 @@ func (s *store) enqueue(ctx context.Context, tx *sql.Tx, ev event) error {
 
 // getOrder returns the order id with its items, or errNotFound.
 func (s *store) getOrder(ctx context.Context, id string) (order, error) {
+	if !validID(id) {
+		return order{}, errNotFound
+	}
 	orders, err := s.queryOrders(ctx, `WHERE id = $1`, id)
 	if err != nil {
 		return order{}, fmt.Errorf("orders: get order %s: %w", id, err)

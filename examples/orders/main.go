@@ -10,15 +10,34 @@
 // an in-process Kafka broker; DATABASE_URL selects PostgreSQL and
 // FLEX_KAFKA_BROKERS a real Kafka cluster. See README.md for a walkthrough
 // with curl and every environment variable.
+//
+//	go run ./orders redrive -h
+//
+// moves dead-lettered messages back to their topics (see redrive.go).
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "redrive" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := redriveCommand(ctx, os.Args[2:], os.Stdout, slog.Default()); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				slog.Error("orders: re-drive failed", "error", err)
+			}
+			os.Exit(2)
+		}
+		return
+	}
 	if err := run(context.Background()); err != nil {
 		slog.Error("orders: stopped with an error", "error", err)
 		os.Exit(1)

@@ -22,11 +22,19 @@ type collector struct {
 
 var (
 	descConsumed = prometheus.NewDesc("orders_kafka_consumer_messages_total",
-		"Messages handled successfully, by consumer group.", []string{"group"}, nil)
+		"Messages handled successfully, by consumer group and topic.", []string{"group", "topic"}, nil)
+	descRetries = prometheus.NewDesc("orders_kafka_consumer_retries_total",
+		"Handler calls repeated after a failure (a database outage, say), by consumer group and topic.", []string{"group", "topic"}, nil)
 	descDeadLettered = prometheus.NewDesc("orders_kafka_consumer_dead_lettered_total",
-		"Messages published to the dead-letter topic, by consumer group.", []string{"group"}, nil)
+		"Messages published to the dead-letter topic, by consumer group and topic: re-drive them with `orders redrive`.", []string{"group", "topic"}, nil)
+	descRetrying = prometheus.NewDesc("orders_kafka_consumer_partitions_retrying",
+		"Partitions held up by a message being retried, now, by consumer group.", []string{"group"}, nil)
 	descLag = prometheus.NewDesc("orders_kafka_consumer_lag",
 		"Messages not yet handled and committed, by consumer group and partition.", []string{"group", "topic", "partition"}, nil)
+	descProducerErrors = prometheus.NewDesc("orders_kafka_producer_errors_total",
+		"Messages the producer failed to write, reported to their sender.", nil, nil)
+	descProducerBuffered = prometheus.NewDesc("orders_kafka_producer_buffered",
+		"Messages accepted by the producer and not yet acknowledged, now.", nil, nil)
 	descProduced = prometheus.NewDesc("orders_kafka_producer_messages_total",
 		"Messages acknowledged by the brokers.", nil, nil)
 	descRelayed = prometheus.NewDesc("orders_outbox_published_total",
@@ -45,7 +53,8 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConsumed, descDeadLettered, descLag, descProduced, descRelayed, descRelayFailures,
+	for _, d := range []*prometheus.Desc{descConsumed, descRetries, descDeadLettered, descRetrying, descLag,
+		descProduced, descProducerErrors, descProducerBuffered, descRelayed, descRelayFailures,
 		descCronRuns, descCronFailures, descCronLockHeld, descCronDuration} {
 		ch <- d
 	}
@@ -56,8 +65,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, consumer := range c.consumers {
 		group := consumer.String()
 		stats := consumer.Stats()
-		ch <- prometheus.MustNewConstMetric(descConsumed, prometheus.CounterValue, float64(stats.Messages), group)
-		ch <- prometheus.MustNewConstMetric(descDeadLettered, prometheus.CounterValue, float64(stats.DeadLettered), group)
+		for topic, ts := range stats.Topics {
+			ch <- prometheus.MustNewConstMetric(descConsumed, prometheus.CounterValue, float64(ts.Messages), group, topic)
+			ch <- prometheus.MustNewConstMetric(descRetries, prometheus.CounterValue, float64(ts.Retries), group, topic)
+			ch <- prometheus.MustNewConstMetric(descDeadLettered, prometheus.CounterValue, float64(ts.DeadLettered), group, topic)
+		}
+		ch <- prometheus.MustNewConstMetric(descRetrying, prometheus.GaugeValue, float64(len(stats.Retrying)), group)
 		for _, p := range stats.Partitions {
 			if p.Lag >= 0 {
 				ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(p.Lag),
@@ -65,7 +78,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(descProduced, prometheus.CounterValue, float64(c.producer.Stats().Messages))
+	produced := c.producer.Stats()
+	ch <- prometheus.MustNewConstMetric(descProduced, prometheus.CounterValue, float64(produced.Messages))
+	ch <- prometheus.MustNewConstMetric(descProducerErrors, prometheus.CounterValue, float64(produced.Errors))
+	ch <- prometheus.MustNewConstMetric(descProducerBuffered, prometheus.GaugeValue, float64(produced.Buffered))
 	ch <- prometheus.MustNewConstMetric(descRelayed, prometheus.CounterValue, float64(c.relay.published.Load()))
 	ch <- prometheus.MustNewConstMetric(descRelayFailures, prometheus.CounterValue, float64(c.relay.failures.Load()))
 	for _, job := range c.cron.Stats() {

@@ -104,32 +104,34 @@ func (p *Producer) String() string {
 // Produce writes msgs. A message with no Topic goes to the default topic;
 // with a [Propagator] configured, the trace context of ctx is added to
 // every message's headers. The messages are not modified. Produce may be
-// called concurrently.
+// called concurrently, before Run and without Run.
 //
-// Before it writes, Produce takes room for msgs in the bound of
-// [WithMaxBuffered]: it waits for room until ctx is done (returning an error
-// wrapping ctx.Err()) or Halt begins (returning [ErrProducerClosed]), or,
-// under [WithNonBlocking], fails at once with [ErrBufferFull]. A call that
-// returns one of these wrote nothing. Once Halt has begun it returns
-// [ErrProducerClosed] and writes nothing.
+// Produce writes nothing, and counts nothing in [ProducerStats], when it
+// returns [ErrProducerClosed] (Halt has begun), ctx.Err() (ctx was done on
+// entry), an error naming a message without a topic, or an error about the
+// bound of [WithMaxBuffered]: it takes room for msgs there first, waiting
+// until room frees up, ctx is done (an error wrapping ctx.Err()) or Halt
+// begins ([ErrProducerClosed]); under [WithNonBlocking] it fails at once with
+// [ErrBufferFull] instead of waiting.
 //
-// By default Produce returns once every message is acknowledged as
-// configured by [WithRequiredAcks] (nil), or failed: the error then tells
-// which through a kafka.WriteErrors (errors.As), and errors.Is sees each
-// message's error, such as [ErrNotAcknowledged] for those still unanswered
-// when Halt gave up. When ctx is done first, Produce stops waiting and
-// returns an error wrapping ctx.Err(); its messages stay in the producer
-// until they are acknowledged or fail, as [ProducerStats] shows, and Halt
-// waits for them. They may be written after Produce returned, so a caller
-// that writes them again may write them twice; a failure of theirs is
-// logged.
+// By default Produce then waits until every message is acknowledged as
+// configured by [WithRequiredAcks], and returns nil, or until each has an
+// outcome and some failed: the error then tells which through a
+// kafka.WriteErrors (errors.As), and errors.Is sees each message's error,
+// such as [ErrNotAcknowledged] for those still unanswered when Halt gave
+// up. When ctx is done first, Produce stops waiting and returns an error
+// wrapping ctx.Err(). Its messages are not failed for that: they stay in
+// the producer until they are acknowledged or fail, as [ProducerStats]
+// shows, a failure of theirs is logged, and Halt flushes them. A caller
+// that writes them again may so write them twice.
 //
 // With [WithAsync], Produce returns once the writer has queued the
 // messages. Nil means they are accepted: each will be acknowledged or given
 // to the error callback, exactly once. An error means none was accepted,
-// except that a call still in progress when Halt gave up may fail with a
-// kafka.WriteErrors naming only some of them (those it names were not
-// written; the others went through the callback).
+// with one exception: a call still in progress when Halt gave up fails
+// with a kafka.WriteErrors naming those of its messages that failed with
+// [ErrNotAcknowledged]; the others were acknowledged or given to the
+// callback before.
 func (p *Producer) Produce(ctx context.Context, msgs ...kafka.Message) error {
 	t, err := p.submit(ctx, msgs)
 	if err != nil || t == nil || t.done == nil {
@@ -161,6 +163,9 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 
 	if len(msgs) == 0 {
 		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // the writer would queue them all the same
 	}
 	out := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {

@@ -252,14 +252,20 @@ func (l *ledger) close(err error) []*ticket {
 }
 
 // completed is the writer's Completion callback: msgs were acknowledged,
-// or failed with err. Messages already swept are skipped.
+// or failed with err. Messages already swept are skipped. The counters are
+// updated before any synchronous caller is woken, so that its Stats agree
+// with what Produce returned.
 func (p *Producer) completed(msgs []kafka.Message, err error) {
 	p.outcomes.RLock()
 	defer p.outcomes.RUnlock()
+	type run struct {
+		t *ticket
+		n int
+	}
+	var buf [16]run
+	runs := buf[:0] // consecutive messages of one ticket settle together
 	var report []kafka.Message
 	settled := 0
-	var run *ticket // consecutive messages of one ticket settle together
-	runLen := 0
 	for i := range msgs {
 		s, ok := msgs[i].WriterData.(*slot)
 		if !ok {
@@ -273,14 +279,16 @@ func (p *Producer) completed(msgs []kafka.Message, err error) {
 		if err != nil && p.cfg.async {
 			report = append(report, msgs[i])
 		}
-		if s.t != run {
-			p.settle(run, runLen)
-			run, runLen = s.t, 0
+		if len(runs) > 0 && runs[len(runs)-1].t == s.t {
+			runs[len(runs)-1].n++
+		} else {
+			runs = append(runs, run{s.t, 1})
 		}
-		runLen++
 	}
-	p.settle(run, runLen)
 	p.outcome(settled, err)
+	for _, r := range runs {
+		p.settle(r.t, r.n)
+	}
 	if len(report) > 0 {
 		p.report(report, err)
 	}
@@ -370,8 +378,8 @@ func (p *Producer) sweep(err error) int {
 				}
 			}
 		}
-		p.settle(t, n)
 		p.outcome(n, err)
+		p.settle(t, n)
 		total += n
 	}
 	if len(report) > 0 {

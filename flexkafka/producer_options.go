@@ -155,8 +155,9 @@ func WithWriteAttempts(n int) ProducerOption {
 // deadline, of up to a batch's size; their Topic is set and their
 // WriterData is the caller's. It must not block for long: while it runs,
 // the partition of its batch is not written, and Halt waits for calls in
-// progress before it returns. It must not wait on Produce: re-produce from
-// another goroutine. A nil onError logs each failure instead.
+// progress before it returns. It must not call Halt, nor wait on Produce:
+// re-produce from another goroutine. A nil onError logs each failure
+// instead.
 func WithAsync(onError func(msgs []kafka.Message, err error)) ProducerOption {
 	return producerOption(func(c *producerConfig) { c.async, c.onAsyncError = true, onError })
 }

@@ -187,3 +187,37 @@ func TestProduceSyncCancelled(t *testing.T) {
 		t.Errorf("topic holds %d messages, want the one written late", len(got))
 	}
 }
+
+// TestProduceDoneContext: Produce with a context already done writes
+// nothing, in either mode, though the writer would queue the messages.
+func TestProduceDoneContext(t *testing.T) {
+	c, topics := newCluster(t, 1, "donectx")
+	for _, async := range []bool{false, true} {
+		var opts []flexkafka.ProducerOption
+		if async {
+			opts = append(opts, flexkafka.WithAsync(nil))
+		}
+		p := newTestProducer(t, c, topics[0], opts...)
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := p.Produce(ctx, kafka.Message{Value: []byte("warm")}); err != nil { // metadata now cached
+			t.Fatalf("Produce: %v", err)
+		}
+		done, cancelDone := context.WithCancel(context.Background())
+		cancelDone()
+		if err := p.Produce(done, kafka.Message{Value: []byte("never")}); !errors.Is(err, context.Canceled) {
+			t.Errorf("async=%v: Produce with a done context = %v, want context.Canceled", async, err)
+		}
+		if err := haltNow(t, p); err != nil {
+			t.Fatalf("Halt: %v", err)
+		}
+		if st := p.Stats(); st != (flexkafka.ProducerStats{Messages: 1, Accepted: 1}) {
+			t.Errorf("async=%v: Stats = %+v, want only the first message", async, st)
+		}
+	}
+	for _, m := range readAll(t, c, topics[0]) {
+		if string(m.Value) == "never" {
+			t.Fatal("a message given with a done context was written")
+		}
+	}
+}

@@ -91,6 +91,7 @@ func TestStuckHandlerFailsCheck(t *testing.T) {
 	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
 		if m.Offset == 0 {
 			<-release
+			<-ctx.Done() // cancelled by the timeout, which Check's report does not wait for
 			cause <- context.Cause(ctx)
 		}
 		return rec.handle(ctx, m)

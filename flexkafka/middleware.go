@@ -134,13 +134,13 @@ func (c *Consumer) attempt(h BatchHandler) BatchHandler {
 		d.calls++
 		d.mu.Unlock()
 		msg := msgs[0]
+		ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.handlerTimeout, ErrHandlerTimeout)
 		d.p.setBusy(msg.Offset)
 		start := time.Now()
 		stuck := time.AfterFunc(c.cfg.handlerTimeout, func() {
 			c.log.Error("flexkafka: handler stuck past its timeout, ignoring its context; its partition is stalled",
 				"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "timeout", c.cfg.handlerTimeout)
 		})
-		ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.handlerTimeout, ErrHandlerTimeout)
 		defer func() {
 			cancel()
 			if v := recover(); v != nil {

@@ -63,8 +63,11 @@ type Producer struct {
 
 // NewProducer returns a Producer writing to the brokers given by
 // WithBrokers or FLEX_KAFKA_BROKERS. A message that names no topic goes to
-// the topic given by WithTopics, if any. It returns an error naming the bad
-// value when the configuration is invalid; it does not connect.
+// the topic given by WithTopics, if any. It holds at most
+// [DefaultMaxBuffered] messages without an outcome unless
+// [WithMaxBuffered] or [EnvProducerMaxBuffered] says otherwise. It returns
+// an error naming the bad value when the configuration is invalid; it does
+// not connect.
 func NewProducer(opts ...ProducerOption) (*Producer, error) {
 	cfg, err := newProducerConfig(opts)
 	if err != nil {
@@ -103,7 +106,9 @@ func (p *Producer) String() string {
 
 // Produce writes msgs. A message with no Topic goes to the default topic;
 // with a [Propagator] configured, the trace context of ctx is added to
-// every message's headers. The messages are not modified. Produce may be
+// every message's headers. The messages are not modified, but the writer
+// holds their keys, values and headers until each has its outcome: the
+// caller must not modify those byte slices before then. Produce may be
 // called concurrently, before Run and without Run.
 //
 // Produce writes nothing, and counts nothing in [ProducerStats], when it
@@ -281,13 +286,15 @@ func (p *Producer) Run(ctx context.Context) error {
 // When ctx is done before the flush ends, Halt gives up: every message
 // still without an outcome fails with an error wrapping [ErrNotAcknowledged]
 // and ctx.Err(), given to the [WithAsync] callback or returned by its
-// synchronous Produce, and the writer is cut off from the brokers, so that
-// a late acknowledgement cannot count a message twice. Such a message may
-// still have been written. Halt then returns an error wrapping ctx.Err(),
-// and [ErrNotAcknowledged] with their count when there were any. Whether it
-// gives up or not, when Halt returns every accepted message has its
-// outcome, and every failure has been given to the callback (Halt waits for
-// callbacks in progress).
+// synchronous Produce. Such a message may still have been written; its late
+// acknowledgement is ignored. The writer, cut off from the brokers, then
+// fails what it still holds and closes in the background without retrying.
+// Halt returns an error wrapping ctx.Err(), and [ErrNotAcknowledged] with
+// the count of messages not acknowledged when there were any.
+//
+// Whether it gives up or not, when Halt returns every accepted message has
+// its outcome, counted in [ProducerStats], and every failure has been given
+// to the callback: Halt waits for callbacks in progress.
 //
 // Halt may be called before Run, without Run, more than once and
 // concurrently; later calls wait for the flush like the first, or give up

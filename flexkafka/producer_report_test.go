@@ -3,6 +3,7 @@ package flexkafka_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -221,4 +222,28 @@ func TestProduceDoneContext(t *testing.T) {
 			t.Fatal("a message given with a done context was written")
 		}
 	}
+}
+
+// TestProduceSyncCancelledFailureLogged: the failure of a message whose
+// synchronous Produce stopped waiting is counted and logged, since nobody
+// else hears of it.
+func TestProduceSyncCancelledFailureLogged(t *testing.T) {
+	c, topics := newCluster(t, 1, "syncorphan")
+	s := stallProduce(t, c, 0)
+	logs := newLogSignal("flexkafka: write failed after its synchronous Produce stopped waiting")
+	p := newTestProducer(t, c, topics[0], flexkafka.WithWriteAttempts(1), flexkafka.WithLogger(slog.New(logs)))
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- p.Produce(ctx, kafka.Message{Value: []byte("orphan")}) }()
+	waitFor(t, s.held, "the held write")
+	cancel()
+	if err := waitFor(t, result, "Produce"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Produce = %v, want context.Canceled", err)
+	}
+	c.fake.Close() // the held write fails
+	waitFor(t, logs.ch, "the failure logged")
+	if st := p.Stats(); st != (flexkafka.ProducerStats{Errors: 1, Accepted: 1}) {
+		t.Errorf("Stats = %+v, want 1 error", st)
+	}
+	haltNow(t, p)
 }

@@ -14,6 +14,7 @@ import (
 const (
 	jobExpire      = "expire-unpaid-orders"
 	jobPurgeOutbox = "purge-outbox"
+	jobPurgeKeys   = "purge-idempotency-keys"
 )
 
 // outboxRetention is how long published outbox rows are kept, for
@@ -22,9 +23,11 @@ const outboxRetention = 24 * time.Hour
 
 // newScheduler returns the cron scheduler of the system's periodic jobs:
 // expiring the orders left unpaid for longer than cfg.PaymentTimeout, on
-// cfg.ExpirySpec, and purging old outbox rows hourly. Every replica runs
-// the scheduler; a lock in the database makes each run happen on one
-// replica only (an advisory lock in PostgreSQL, a lease row in SQLite).
+// cfg.ExpirySpec, and purging old outbox rows and expired Idempotency-Keys
+// hourly. Every replica runs the scheduler. Each tick of a job runs on one
+// replica only: the run claims the tick in job_runs (see oncePerTick), and
+// a lock in the database keeps two runs of a job from overlapping (an
+// advisory lock in PostgreSQL, a lease row in SQLite).
 func newScheduler(ctx context.Context, cfg config, db *sql.DB, postgres bool, s *store, log *slog.Logger) (*flexcron.Scheduler, error) {
 	var locker flexcron.Locker
 	if postgres {
@@ -40,13 +43,32 @@ func newScheduler(ctx context.Context, cfg config, db *sql.DB, postgres bool, s 
 	if err != nil {
 		return nil, err
 	}
-	if err := sched.Add(jobExpire, cfg.ExpirySpec, expireUnpaid(s, cfg.PaymentTimeout, log)); err != nil {
-		return nil, err
+	jobs := []cronJob{
+		{jobExpire, cfg.ExpirySpec, expireUnpaid(s, cfg.PaymentTimeout, log)},
+		{jobPurgeOutbox, "@hourly", purgeOutbox(s, log)},
+		{jobPurgeKeys, "@hourly", purgeKeys(s, cfg.IdempotencyTTL, log)},
 	}
-	if err := sched.Add(jobPurgeOutbox, "@hourly", purgeOutbox(s, log)); err != nil {
+	if err := addJobs(sched, s, log, jobs...); err != nil {
 		return nil, err
 	}
 	return sched, nil
+}
+
+// cronJob is a job of the scheduler.
+type cronJob struct {
+	name, spec string
+	fn         func(context.Context) error
+}
+
+// addJobs adds jobs to sched, each running once per tick across replicas
+// (see oncePerTick).
+func addJobs(sched *flexcron.Scheduler, s *store, log *slog.Logger, jobs ...cronJob) error {
+	for _, j := range jobs {
+		if err := sched.Add(j.name, j.spec, s.oncePerTick(j.name, j.spec, log, j.fn)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // expireUnpaid returns the job that expires the orders created more than
@@ -70,6 +92,21 @@ func purgeOutbox(s *store, log *slog.Logger) func(context.Context) error {
 		n, err := s.purgeSent(ctx, time.Now().Add(-outboxRetention))
 		if n > 0 {
 			log.Info("orders: purged published outbox rows", "count", n)
+		}
+		return err
+	}
+}
+
+// purgeKeys returns the job that deletes the Idempotency-Keys recorded
+// more than ttl ago (0 means defaultIdempotencyTTL).
+func purgeKeys(s *store, ttl time.Duration, log *slog.Logger) func(context.Context) error {
+	if ttl <= 0 {
+		ttl = defaultIdempotencyTTL
+	}
+	return func(ctx context.Context) error {
+		n, err := s.purgeKeys(ctx, time.Now().Add(-ttl))
+		if n > 0 {
+			log.Info("orders: purged expired idempotency keys", "count", n)
 		}
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
-	for _, env := range []string{envDatabaseURL, envSQLitePath, envKafkaDataDir, envKafkaPrefix, envOutboxInterval, envPaymentTimeout, envExpirySpec} {
+	for _, env := range []string{envDatabaseURL, envSQLitePath, envKafkaDataDir, envKafkaPrefix, envOutboxInterval, envPaymentTimeout, envExpirySpec, envIdempotencyTTL} {
 		t.Setenv(env, "")
 	}
 	cfg, err := loadConfig()
@@ -19,18 +19,21 @@ func TestLoadConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.DatabaseURL != "" || filepath.Base(cfg.SQLitePath) != "flexible-orders.db" ||
-		cfg.OutboxInterval != 200*time.Millisecond || cfg.PaymentTimeout != 15*time.Minute || cfg.ExpirySpec != "@every 1m" {
+		cfg.OutboxInterval != 200*time.Millisecond || cfg.PaymentTimeout != 15*time.Minute || cfg.ExpirySpec != "@every 1m" ||
+		cfg.IdempotencyTTL != 24*time.Hour {
 		t.Errorf("defaults = %+v", cfg)
 	}
 
 	t.Setenv(envSQLitePath, "/data/o.db")
 	t.Setenv(envPaymentTimeout, "2h")
 	t.Setenv(envKafkaPrefix, "staging.")
+	t.Setenv(envIdempotencyTTL, "72h")
 	cfg, err = loadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SQLitePath != "/data/o.db" || cfg.PaymentTimeout != 2*time.Hour || cfg.KafkaPrefix != "staging." {
+	if cfg.SQLitePath != "/data/o.db" || cfg.PaymentTimeout != 2*time.Hour || cfg.KafkaPrefix != "staging." ||
+		cfg.IdempotencyTTL != 72*time.Hour {
 		t.Errorf("from the environment = %+v", cfg)
 	}
 	if got := (topics{prefix: cfg.KafkaPrefix}).status(statusPaid); got != "staging.orders.paid" {
@@ -43,6 +46,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{envOutboxInterval, "soon", `orders: invalid ORDERS_OUTBOX_INTERVAL "soon"`},
 		{envPaymentTimeout, "-1m", `orders: invalid ORDERS_PAYMENT_TIMEOUT "-1m"`},
 		{envExpirySpec, "every minute", `orders: invalid ORDERS_EXPIRY_SPEC "every minute"`},
+		{envIdempotencyTTL, "0s", `orders: invalid ORDERS_IDEMPOTENCY_TTL "0s"`},
 	} {
 		t.Run(tt.env, func(t *testing.T) {
 			t.Setenv(tt.env, tt.value)

@@ -68,7 +68,8 @@ type ProducerStats struct {
 	Errors   uint64 // messages whose write failed: returned by Produce, given to the WithAsync callback, or left unacknowledged at the halt deadline
 
 	// Accepted counts the messages Produce handed to the writer: all those
-	// of calls not refused before writing (closed, no topic, no room).
+	// of calls not refused before writing (halted, context done, no topic,
+	// no room).
 	Accepted uint64
 
 	// Buffered is how many accepted messages have no outcome yet, now: at

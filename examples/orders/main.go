@@ -77,9 +77,16 @@ func run(ctx context.Context) error {
 //  6. ops halts last: /metrics and /livez answer until the end, while
 //     /readyz has been failing since shutdown began.
 //
-// Whatever the deadline (FLEX_SHUTDOWN_TIMEOUT) cuts short is delayed, not
-// lost: outbox rows not yet published are published after the next start,
-// and messages not yet committed are delivered again, and applied once.
+// The six share FLEX_SHUTDOWN_TIMEOUT (20s): each keeps back
+// FLEX_SHUTDOWN_RESERVE (by default 20s / 12 ≈ 1.7s) for every worker
+// halted after it, so the api may drain for up to about 11.7s, and a slow
+// client still sending its order when that ends is cut off (it was never
+// received, so nothing is lost) rather than leave the consumers no time to
+// commit and leave their groups.
+//
+// Whatever the deadline cuts short is delayed, not lost: outbox rows not
+// yet published are published after the next start, and messages not yet
+// committed are delivered again, and applied once.
 func (a *app) start(ctx context.Context) error {
 	return a.service.Start(ctx,
 		a.ops,

@@ -31,7 +31,8 @@ const waitTimeout = 20 * time.Second
 // test.
 type cluster struct {
 	brokers []string
-	fake    *kfake.Cluster // nil on a real broker
+	fake    *kfake.Cluster   // nil on a real broker
+	tr      *kafka.Transport // the helpers' own: kafka-go's default one caches metadata by address, and a later test's broker may reuse a port
 }
 
 // newCluster starts an in-process kfake broker with the given topics, each
@@ -40,7 +41,8 @@ type cluster struct {
 func newCluster(t testing.TB, partitions int, names ...string) (*cluster, []string) {
 	t.Helper()
 	if env := os.Getenv(envTestBrokers); env != "" {
-		c := &cluster{brokers: strings.Split(env, ",")}
+		c := &cluster{brokers: strings.Split(env, ","), tr: &kafka.Transport{}}
+		t.Cleanup(c.tr.CloseIdleConnections)
 		suffix := randomSuffix()
 		topics := make([]string, len(names))
 		configs := make([]kafka.TopicConfig, len(names))
@@ -48,7 +50,7 @@ func newCluster(t testing.TB, partitions int, names ...string) (*cluster, []stri
 			topics[i] = n + "-" + suffix
 			configs[i] = kafka.TopicConfig{Topic: topics[i], NumPartitions: partitions, ReplicationFactor: 1}
 		}
-		client := &kafka.Client{Addr: kafka.TCP(c.brokers...)}
+		client := &kafka.Client{Addr: kafka.TCP(c.brokers...), Transport: c.tr}
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
 		resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: configs})
@@ -72,7 +74,9 @@ func newCluster(t testing.TB, partitions int, names ...string) (*cluster, []stri
 		t.Fatalf("kfake: %v", err)
 	}
 	t.Cleanup(fake.Close)
-	return &cluster{brokers: fake.ListenAddrs(), fake: fake}, names
+	tr := &kafka.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &cluster{brokers: fake.ListenAddrs(), fake: fake, tr: tr}, names
 }
 
 func randomSuffix() string {
@@ -114,7 +118,7 @@ func fastOptions(c *cluster, group string, topics ...string) []flexkafka.Consume
 // the partitions round-robin; message i has key "k<i>" and value "<i>".
 func produce(t testing.TB, c *cluster, topic string, from, n int) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Topic: topic, Balancer: &kafka.RoundRobin{},
+	w := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Transport: c.tr, Topic: topic, Balancer: &kafka.RoundRobin{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000}
 	defer w.Close()
 	msgs := make([]kafka.Message, 0, n)
@@ -133,7 +137,7 @@ func readAll(t testing.TB, c *cluster, topic string) []kafka.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.brokers...)}
+	client := &kafka.Client{Addr: kafka.TCP(c.brokers...), Transport: c.tr}
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(meta.Topics) != 1 || meta.Topics[0].Error != nil {
 		t.Fatalf("metadata of %s: %v %+v", topic, err, meta)
@@ -172,7 +176,7 @@ func committed(t testing.TB, c *cluster, group, topic string, partitions int) ma
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.brokers...)}
+	client := &kafka.Client{Addr: kafka.TCP(c.brokers...), Transport: c.tr}
 	parts := make([]int, partitions)
 	for i := range parts {
 		parts[i] = i
@@ -392,7 +396,7 @@ func (h *logCounter) count(prefix string) int {
 // partition and their values increase in offset order.
 func produceKeyed(t testing.TB, c *cluster, topic string, n, keys int) {
 	t.Helper()
-	w := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Topic: topic, Balancer: &kafka.Hash{},
+	w := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Transport: c.tr, Topic: topic, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000}
 	defer w.Close()
 	msgs := make([]kafka.Message, n)

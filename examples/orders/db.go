@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
-	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver, pure Go
+	"modernc.org/sqlite"               // the "sqlite" database/sql driver, pure Go
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // openDB opens PostgreSQL when cfg.DatabaseURL is set, else the SQLite file
@@ -22,15 +24,34 @@ func openDB(ctx context.Context, cfg config) (db *sql.DB, postgres bool, err err
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := db.PingContext(pingCtx); err != nil {
+	if err := retryBusy(pingCtx, postgres, func() error { return db.PingContext(pingCtx) }); err != nil {
 		db.Close()
 		return nil, false, fmt.Errorf("orders: %s: %w", describeDB(cfg), err)
 	}
-	if _, err := migrate(ctx, db, postgres); err != nil {
+	if err := retryBusy(pingCtx, postgres, func() error { _, err := migrate(ctx, db, postgres); return err }); err != nil {
 		db.Close()
 		return nil, false, fmt.Errorf("orders: migrate the schema of %s: %w", describeDB(cfg), err)
 	}
 	return db, postgres, nil
+}
+
+// retryBusy calls fn until it returns anything but SQLITE_BUSY, or ctx is
+// done. Replicas opening one new SQLite file together race to switch it to
+// WAL, and SQLite answers the losers SQLITE_BUSY at once, without waiting
+// for busy_timeout; a new connection a moment later finds WAL set.
+func retryBusy(ctx context.Context, postgres bool, fn func() error) error {
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := fn()
+		var sqliteErr *sqlite.Error
+		if postgres || !errors.As(err, &sqliteErr) || sqliteErr.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 // defaultSQLiteBusyTimeout is how long an SQLite writer waits for the

@@ -117,7 +117,9 @@ func TestDBUnavailable(t *testing.T) {
 				}
 				defer tx.Rollback()
 				p.cut()
-				_, err = tx.Exec(`SELECT 1`)
+				if _, err := tx.Exec(`SELECT 1`); !dbUnavailable(err) {
+					t.Errorf("first statement after the cut: dbUnavailable(%v) = false, want true", err)
+				}
 				_, err = tx.Exec(`SELECT 2`)
 				return err
 			}, true},

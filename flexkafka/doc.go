@@ -5,13 +5,30 @@
 //
 // The consumer delivers at least once, with as few duplicates as the
 // protocol allows: it commits an offset only after the handler has
-// succeeded for that message and every earlier one of its partition, and
-// when it halts or loses a partition to a rebalance it lets the running
-// handlers finish and commits what they handled. Each partition is
-// consumed in order by its own goroutine, so I/O-bound handlers of
-// different partitions run concurrently. Failed messages are retried with
-// backoff, then dead-lettered or returned as an error. [NewBatchConsumer]
+// succeeded for that message and every earlier one of its partition. Each
+// partition is consumed in order by its own goroutine, so I/O-bound
+// handlers of different partitions run concurrently. [NewBatchConsumer]
 // hands a handler batches of consecutive messages of one partition.
+//
+// A failure is transient until it is shown to be permanent. By default a
+// handler error is retried with capped exponential backoff and jitter,
+// holding its partition (so the order per key is kept), until the handler
+// succeeds: a database outage stalls the partition and fails
+// [Consumer.Check], it does not dead-letter good messages. An error
+// wrapped with [Permanent], one a [WithPermanentFunc] classifier marks,
+// and a panic are not retried: the message is dead-lettered at once with
+// [WithDeadLetterTopic] (or, without one, stops the consumer), and the
+// partition moves on. [WithMaxRetryTime] optionally bounds the retries.
+// Retry and dead-lettering are [Middleware] ([Retry], [DeadLetter]) that
+// [WithMiddleware] lets you compose, replace or drop. [Redrive] moves dead
+// letters back to their topics once the cause is fixed.
+//
+// Handlers must honour their context and be idempotent. The context is
+// cancelled at once when the partition is revoked by a rebalance (another
+// member may then handle the same message; a late result is dropped,
+// never committed), when [WithHandlerTimeout] passes, and near Halt's
+// deadline; and a message may be delivered again after a rebalance, a
+// crash, a halt deadline or a re-drive.
 //
 // The producer writes with deliberate defaults (all in-sync replicas
 // acknowledge, millisecond batches, one partition per key) and its Halt

@@ -2,11 +2,13 @@ package flexkafka_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-flexible/flexible/flex"
 	"github.com/go-flexible/flexible/flexkafka"
@@ -141,4 +143,52 @@ func ExampleNewConsumer_invalid() {
 	fmt.Println(err)
 	// Output:
 	// flexkafka: invalid WithBrokers "kafka-0": missing port
+}
+
+// Middleware compose the consumer's policies: here a timing middleware
+// outside dead-lettering, outside a retry that gives up after a minute and
+// treats a validation error as permanent.
+func ExampleWithMiddleware() {
+	errInvalid := errors.New("invalid order")
+	timing := func(next flexkafka.BatchHandler) flexkafka.BatchHandler {
+		return func(ctx context.Context, msgs []kafka.Message) error {
+			start := time.Now()
+			err := next(ctx, msgs)
+			slog.Debug("handled", "messages", len(msgs), "took", time.Since(start), "attempts", flexkafka.Attempt(ctx), "error", err)
+			return err
+		}
+	}
+	consumer, err := flexkafka.NewConsumer(func(ctx context.Context, msg kafka.Message) error {
+		return nil // save the order
+	},
+		flexkafka.WithBrokers("kafka-0:9092"), flexkafka.WithGroupID("orders"), flexkafka.WithTopics("orders"),
+		flexkafka.WithMiddleware(
+			timing,
+			flexkafka.DeadLetter("orders-dlq", nil), // nil: the consumer's own writer
+			flexkafka.Retry(flexkafka.RetryPolicy{
+				MaxElapsed: time.Minute,
+				Permanent:  func(err error) bool { return errors.Is(err, errInvalid) },
+			}),
+		))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = consumer // run it with flex
+}
+
+// Once the bug that dead-lettered orders is fixed, move them back to the
+// topics they came from. The group records the progress, so an interrupted
+// re-drive resumes where it stopped.
+func ExampleRedrive() {
+	res, err := flexkafka.Redrive(context.Background(), flexkafka.RedriveOptions{
+		Config:            flexkafka.Config{Brokers: []string{"kafka-0:9092"}, GroupID: "orders-redrive-bug-42"},
+		Topic:             "orders-dlq",
+		OriginTopics:      []string{"orders"},
+		ErrorContains:     "bug 42",
+		DeadLetteredAfter: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("re-drove %d of %d dead letters\n", res.Redriven, res.Read)
 }

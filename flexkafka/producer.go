@@ -172,7 +172,8 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 	if err := ctx.Err(); err != nil {
 		return nil, err // the writer would queue them all the same
 	}
-	out := make([]kafka.Message, len(msgs))
+	t := newTicket(len(msgs), !p.cfg.async)
+	out := t.msgs
 	for i, m := range msgs {
 		if m.Topic == "" {
 			if p.topic == "" {
@@ -188,7 +189,7 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 	if err := p.buffer.take(ctx, len(out), p.halted); err != nil {
 		return nil, err
 	}
-	t := newTicket(out, !p.cfg.async)
+	t.seal()
 	p.ledger.assign(t)
 	p.accepted.Add(uint64(len(out)))
 	// The writer is asynchronous: it fails only before queueing anything

@@ -26,17 +26,17 @@ var ErrNotAcknowledged = errors.New("flexkafka: message not acknowledged")
 // late completion finds the slot claimed and changes nothing, so no message
 // is counted or reported twice, and none is forgotten: the sweep reaches
 // every slot not yet claimed through the producer's ledger.
+//
+// Claims need no atomics: completions claim under Producer.outcomes held
+// shared, each its own batch's slots (kafka-go completes a message once);
+// the sweep and refuse claim under it held alone.
 
 // ticket tracks the messages of one Produce call.
 type ticket struct {
 	msgs  []kafka.Message // as given to the writer: WriterData is the slot
 	slots []slot
 	left  atomic.Int64 // messages without an outcome
-
-	// Place in the ledger, guarded by its shard's lock.
-	shard      *shard
-	prev, next *ticket
-	listed     bool
+	shard *shard       // where the ledger keeps it
 
 	// A synchronous call waits on done, closed once left is zero. waiter
 	// says whether the caller still waits, so that the outcome of a call
@@ -56,16 +56,17 @@ type slot struct {
 	t       *ticket
 	i       int
 	data    any // the caller's WriterData
-	claimed atomic.Bool
+	claimed bool
 	err     error // the outcome, written by whoever claimed the slot
 }
 
 // claim makes s's outcome err. It reports false when s already has one.
+// The caller holds Producer.outcomes (see above).
 func (s *slot) claim(err error) bool {
-	if !s.claimed.CompareAndSwap(false, true) {
+	if s.claimed {
 		return false
 	}
-	s.err = err
+	s.claimed, s.err = true, err
 	return true
 }
 
@@ -76,32 +77,38 @@ func (s *slot) message() kafka.Message {
 	return m
 }
 
-// oneTicket is a ticket with room for one slot: a single-message Produce,
-// the usual shape, costs one allocation.
+// oneTicket is a ticket with room for one message and its slot: a
+// single-message Produce, the usual shape, costs one allocation.
 type oneTicket struct {
 	t ticket
 	s [1]slot
+	m [1]kafka.Message
 }
 
-func newTicket(msgs []kafka.Message, sync bool) *ticket {
+// newTicket returns a ticket for n messages, to be filled in t.msgs and
+// then sealed.
+func newTicket(n int, sync bool) *ticket {
 	var t *ticket
-	if len(msgs) == 1 {
+	if n == 1 {
 		one := &oneTicket{}
 		t = &one.t
-		t.slots = one.s[:]
+		t.slots, t.msgs = one.s[:], one.m[:]
 	} else {
-		t = &ticket{slots: make([]slot, len(msgs))}
+		t = &ticket{slots: make([]slot, n), msgs: make([]kafka.Message, n)}
 	}
-	t.msgs = msgs
-	for i := range msgs {
-		t.slots[i] = slot{t: t, i: i, data: msgs[i].WriterData}
-		msgs[i].WriterData = &t.slots[i]
-	}
-	t.left.Store(int64(len(msgs)))
 	if sync {
 		t.done = make(chan struct{})
 	}
 	return t
+}
+
+// seal gives each message its slot, keeping the caller's WriterData.
+func (t *ticket) seal() {
+	for i := range t.msgs {
+		t.slots[i] = slot{t: t, i: i, data: t.msgs[i].WriterData}
+		t.msgs[i].WriterData = &t.slots[i]
+	}
+	t.left.Store(int64(len(t.msgs)))
 }
 
 // result is the outcome of a synchronous call: nil when every message was
@@ -168,33 +175,38 @@ func containsErr(errs []error, err error) bool {
 	return false
 }
 
-// ledger holds the tickets whose messages are in the writer without an
-// outcome, for the sweep to find them. Every Produce call adds its ticket
-// and every last outcome removes it, so the ledger is split in shards, each
-// a list under its own lock: neither a map nor one lock for all.
+// ledger holds the tickets whose messages may be in the writer without an
+// outcome, for the sweep to find them. Every Produce call adds its ticket,
+// so the ledger is split in shards, each under its own lock. A ticket is
+// not removed when its last message gets an outcome, which would cost the
+// writer's goroutines a lock per ticket: a shard drops its settled tickets
+// when it has grown to twice what it held after the last such pass, so it
+// holds at most about twice the tickets still unsettled.
 type ledger struct {
 	shards [ledgerShards]shard
 }
 
-const ledgerShards = 16
+const (
+	ledgerShards   = 16
+	minShardLength = 64 // tickets a shard holds before its first pass
+)
 
 type shard struct {
-	mu    sync.Mutex
-	head  *ticket
-	swept error    // once set, by the sweep, no ticket is added
-	_     [40]byte // keeps shards on separate cache lines
+	mu      sync.Mutex
+	tickets []*ticket
+	limit   int      // length that triggers the next pass
+	swept   error    // once set, by the sweep, no ticket is added
+	_       [24]byte // keeps shards on separate cache lines
 }
 
-// assign gives t its shard. It must be called before the writer has t's
-// messages, so that whoever settles t sees the shard.
+// assign gives t its shard.
 func (l *ledger) assign(t *ticket) {
 	// At random: a shared counter would be written by every Produce.
 	t.shard = &l.shards[rand.Uint32()%ledgerShards]
 }
 
 // add records t, unless the sweep happened: then it returns the sweep's
-// error, and the caller settles t itself. If completions settled t
-// already, it is not recorded.
+// error, and the caller settles t itself.
 func (l *ledger) add(t *ticket) error {
 	sh := t.shard
 	sh.mu.Lock()
@@ -202,35 +214,25 @@ func (l *ledger) add(t *ticket) error {
 	if sh.swept != nil {
 		return sh.swept
 	}
-	if t.left.Load() > 0 {
-		t.listed, t.next = true, sh.head
-		if sh.head != nil {
-			sh.head.prev = t
-		}
-		sh.head = t
+	if t.left.Load() == 0 {
+		return nil // completions settled it already
 	}
+	if len(sh.tickets) >= sh.limit {
+		live := sh.tickets[:0]
+		for _, u := range sh.tickets {
+			if u.left.Load() > 0 {
+				live = append(live, u)
+			}
+		}
+		clear(sh.tickets[len(live):]) // let the settled ones go
+		sh.tickets = live
+		sh.limit = max(minShardLength, 2*len(live))
+	}
+	sh.tickets = append(sh.tickets, t)
 	return nil
 }
 
-// remove forgets t, if it was added.
-func (l *ledger) remove(t *ticket) {
-	sh := t.shard
-	sh.mu.Lock()
-	if t.listed {
-		if t.prev != nil {
-			t.prev.next = t.next
-		} else {
-			sh.head = t.next
-		}
-		if t.next != nil {
-			t.next.prev = t.prev
-		}
-		t.prev, t.next, t.listed = nil, nil, false
-	}
-	sh.mu.Unlock()
-}
-
-// close hands over the pending tickets and refuses new ones with err.
+// close hands over the tickets and refuses new ones with err.
 func (l *ledger) close(err error) []*ticket {
 	var out []*ticket
 	for i := range l.shards {
@@ -239,13 +241,8 @@ func (l *ledger) close(err error) []*ticket {
 		if sh.swept == nil {
 			sh.swept = err
 		}
-		for t := sh.head; t != nil; {
-			next := t.next
-			t.prev, t.next, t.listed = nil, nil, false
-			out = append(out, t)
-			t = next
-		}
-		sh.head = nil
+		out = append(out, sh.tickets...)
+		sh.tickets = nil
 		sh.mu.Unlock()
 	}
 	return out
@@ -314,7 +311,6 @@ func (p *Producer) settle(t *ticket, n int) {
 	if t == nil || n == 0 || t.left.Add(-int64(n)) > 0 {
 		return
 	}
-	p.ledger.remove(t)
 	if t.done == nil {
 		return // async: each failure was reported with its batch
 	}
@@ -393,6 +389,7 @@ func (p *Producer) sweep(err error) int {
 // that a completion ended first keep that outcome (and, in async mode,
 // were reported with it).
 func (p *Producer) refuse(t *ticket, err error) error {
+	p.outcomes.Lock()
 	var werrs kafka.WriteErrors
 	n := 0
 	for i := range t.slots {
@@ -406,6 +403,7 @@ func (p *Producer) refuse(t *ticket, err error) error {
 	}
 	p.outcome(n, err)
 	p.settle(t, n)
+	p.outcomes.Unlock()
 	if t.done != nil {
 		<-t.done
 		return t.result()

@@ -198,7 +198,7 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 		p.failed.Add(uint64(len(out)))
 		p.noteFailure(err)
 		p.buffer.give(len(out))
-		return nil, err
+		return nil, fmt.Errorf("flexkafka: produce: %w", err)
 	}
 	if err := p.ledger.add(t); err != nil {
 		return nil, p.refuse(t, err)

@@ -247,3 +247,26 @@ func TestProduceSyncCancelledFailureLogged(t *testing.T) {
 	}
 	haltNow(t, p)
 }
+
+// TestProducerRunCancelled: cancelling Run's context halts the producer at
+// once, as a Halt past its deadline: Run's error counts the messages the
+// broker has not acknowledged, and each was given to the callback.
+func TestProducerRunCancelled(t *testing.T) {
+	c, topics := newCluster(t, 1, "runcancel")
+	s := stallProduce(t, c, 0)
+	r := newReports()
+	p := newTestProducer(t, c, topics[0], flexkafka.WithAsync(r.onError))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	accepted := produceAll(t, p, 2, 50, "r")
+	waitFor(t, s.held, "a held produce request")
+	cancel()
+	err := waitFor(t, done, "Run")
+	if !errors.Is(err, context.Canceled) || !isNotAcknowledged(err, len(accepted)) {
+		t.Errorf("Run = %v, want context.Canceled and ErrNotAcknowledged counting %d messages", err, len(accepted))
+	}
+	if reported := checkOutcomes(t, p, r, accepted); len(reported) != len(accepted) {
+		t.Errorf("%d messages reported, want all %d", len(reported), len(accepted))
+	}
+}

@@ -26,7 +26,7 @@ func createTopic(b *testing.B, c *cluster, partitions int) string {
 	name := "bench-" + randomSuffix()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(c.brokers...)}
+	client := &kafka.Client{Addr: kafka.TCP(c.brokers...), Transport: c.tr} // the helpers' transport then knows the topic
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
 		{Topic: name, NumPartitions: partitions, ReplicationFactor: 1}}})
 	if err != nil || resp.Errors[name] != nil {

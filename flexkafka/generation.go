@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -19,11 +20,14 @@ import (
 // watcher) ties the two: when kafka-go ends the generation (a rebalance,
 // a failed heartbeat, the group's close), the watcher cancels the
 // handlers at once and holds kafka-go's rejoin or leave until every
-// partition has made its final commit.
+// partition has made its final commit, or the revoke grace has passed;
+// then it drops the generation: nothing commits through it any more, so a
+// handler that outlives its membership can never commit.
 type generation struct {
-	gen   *kafka.Generation
-	parts []*partitionState
-	mu    sync.Mutex // serialises commits
+	gen     *kafka.Generation
+	parts   []*partitionState
+	mu      sync.Mutex  // serialises commits
+	dropped atomic.Bool // no commit any more: the watcher gave up on the partitions; set under mu
 
 	ended   context.Context // done when kafka-go ended the generation
 	hctx    context.Context // the handlers' context: Run's, the halt margin, the end of the generation
@@ -68,7 +72,10 @@ func (c *Consumer) startGeneration(gen *kafka.Generation, hctx context.Context) 
 		}
 		end()
 		cancelHandlers(ErrRevoked)
-		c.waitOrAbandon(&g.wg)
+		c.awaitPartitions(g)
+		g.mu.Lock() // orders the drop with the commits
+		g.dropped.Store(true)
+		g.mu.Unlock()
 	})
 	c.work.Add(1)
 	go func() {
@@ -101,15 +108,27 @@ func (c *Consumer) startGeneration(gen *kafka.Generation, hctx context.Context) 
 	}()
 }
 
-// waitOrAbandon waits for wg until the consumer is abandoned.
-func (c *Consumer) waitOrAbandon(wg *sync.WaitGroup) {
+// awaitPartitions waits for the partitions and the committer of g to
+// return, for at most the revoke grace, and not once the consumer is
+// abandoned.
+func (c *Consumer) awaitPartitions(g *generation) {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	c.work.Add(1)
+	go func() {
+		defer c.work.Done()
+		g.wg.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(c.revokeGrace())
+	defer grace.Stop()
 	select {
 	case <-done:
+	case <-grace.C:
 	case <-c.abandon:
 	}
 }
+
+func (g *generation) isDropped() bool { return g.dropped.Load() }
 
 // commitLoop commits the generation's handled offsets every commit
 // interval, and at once when Halt begins (a stuck handler must not hold
@@ -133,6 +152,19 @@ func (c *Consumer) commitLoop(g *generation) {
 		if err := c.commit(g, g.parts...); err != nil {
 			c.log.Warn("flexkafka: commit failed; will retry", "error", err)
 		}
+		c.reportStuck(g)
+	}
+}
+
+// reportStuck logs, once per call, the handler calls running past the
+// handler timeout: they ignore their context and stall their partition.
+// (Check reports them too, at once; the log may lag by a commit interval.)
+func (c *Consumer) reportStuck(g *generation) {
+	for _, p := range g.parts {
+		if since := p.busySince(); !since.IsZero() && time.Since(since) > c.cfg.handlerTimeout && !p.stuck.Swap(true) {
+			c.log.Error("flexkafka: handler stuck past its timeout, ignoring its context; its partition is stalled",
+				"topic", p.topic, "partition", p.partition, "offset", p.busyOffset.Load(), "since", since, "timeout", c.cfg.handlerTimeout)
+		}
 	}
 }
 
@@ -140,6 +172,9 @@ func (c *Consumer) commitLoop(g *generation) {
 func (c *Consumer) commit(g *generation, parts ...*partitionState) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.dropped.Load() {
+		return nil // a handler that outlived its membership; its dispatch says so
+	}
 	offsets := map[string]map[int]int64{}
 	var pending []*partitionState
 	for _, p := range parts {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
-	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -60,8 +59,6 @@ type delivery struct {
 
 	mu       sync.Mutex
 	dead     bool // dead-lettered: handled, but not successfully
-	sent     bool // the result was handed to dispatch
-	dropped  bool // dispatch stopped waiting for the result
 	attempt0 int  // handler calls before this delivery, from earlier generations
 	calls    int  // handler calls in this delivery
 }
@@ -102,31 +99,9 @@ func (d *delivery) attempts() int {
 	return d.attempt0 + d.calls
 }
 
-// deliver hands the chain's result to dispatch unless it stopped waiting.
-func (d *delivery) deliver(result chan<- error, err error) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.dropped {
-		return false
-	}
-	d.sent = true
-	result <- err
-	return true
-}
-
-// drop makes dispatch stop waiting; it reports whether the result had
-// been delivered already.
-func (d *delivery) drop() (sent bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.dropped = true
-	return d.sent
-}
-
 // attempt wraps the handler with what every chain needs, innermost: it
-// counts the call, bounds it by the handler timeout, reports it when it
-// runs past that (it ignores its context), and turns a panic into a
-// *PanicError.
+// counts the call, bounds it by the handler timeout, marks the partition
+// busy (see reportStuck) and turns a panic into a *PanicError.
 func (c *Consumer) attempt(h BatchHandler) BatchHandler {
 	return func(ctx context.Context, msgs []kafka.Message) (err error) {
 		d := deliveryFrom(ctx)
@@ -136,11 +111,6 @@ func (c *Consumer) attempt(h BatchHandler) BatchHandler {
 		msg := msgs[0]
 		ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.handlerTimeout, ErrHandlerTimeout)
 		d.p.setBusy(msg.Offset)
-		start := time.Now()
-		stuck := time.AfterFunc(c.cfg.handlerTimeout, func() {
-			c.log.Error("flexkafka: handler stuck past its timeout, ignoring its context; its partition is stalled",
-				"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "timeout", c.cfg.handlerTimeout)
-		})
 		defer func() {
 			cancel()
 			if v := recover(); v != nil {
@@ -148,9 +118,8 @@ func (c *Consumer) attempt(h BatchHandler) BatchHandler {
 				err = &PanicError{Value: v, Stack: stack}
 				c.log.Error("flexkafka: handler panicked", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "panic", fmt.Sprint(v), "stack", string(stack))
 			}
-			d.p.setIdle()
-			if !stuck.Stop() {
-				c.log.Warn("flexkafka: stuck handler returned", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "after", time.Since(start), "error", err)
+			if stuck := d.p.setIdle(); stuck {
+				c.log.Warn("flexkafka: stuck handler returned", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "error", err)
 			}
 			if err != nil {
 				c.counters.errors.Add(1)

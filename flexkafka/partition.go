@@ -119,16 +119,13 @@ func (c *Consumer) fill(stopped context.Context, r *kafka.Reader, first kafka.Me
 	return msgs, nil
 }
 
-// dispatch hands msgs to the handler in a goroutine of its own and waits
-// for it. It reports whether msgs may be committed; false means the
-// partition must stop.
+// dispatch calls the handler chain with msgs and reports whether they may
+// be committed; false means the partition must stop.
 //
-// When the generation ends first, the handler's context is already
-// cancelled (see generation) and dispatch waits for it only for the revoke
-// grace (see revokeGrace), while the member is still in the group and can
-// commit; then it returns without its result: a handler that outlives its
-// partition can never commit. When the consumer is abandoned, dispatch
-// returns at once.
+// When the generation ends during the call, the handler's context is
+// cancelled at once (see generation); when the call returns after the
+// revoke grace (see revokeGrace), its result is dropped: a handler that
+// outlives its partition can never commit.
 func (c *Consumer) dispatch(g *generation, p *partitionState, msgs []kafka.Message) bool {
 	select {
 	case c.sem <- struct{}{}:
@@ -136,44 +133,23 @@ func (c *Consumer) dispatch(g *generation, p *partitionState, msgs []kafka.Messa
 		return false // not started, so not in flight
 	}
 	d := c.newDelivery(g, p, msgs)
-	result := make(chan error, 1)
 	c.running.Add(1)
-	c.work.Add(1)
-	go func() {
-		defer c.work.Done()
-		err := c.call(withDelivery(g.hctx, d), msgs)
-		<-c.sem
-		c.running.Add(-1)
-		if !d.deliver(result, err) {
-			c.log.Warn("flexkafka: handler returned after its partition was revoked; result dropped", "topic", p.topic, "partition", p.partition, "offset", msgs[0].Offset, "error", err)
-		}
-	}()
-	select {
-	case err := <-result:
-		return c.settle(g, d, err)
-	case <-g.ended.Done():
-		grace := time.NewTimer(c.revokeGrace())
-		defer grace.Stop()
-		select {
-		case err := <-result:
-			return c.settle(g, d, err)
-		case <-grace.C:
-		case <-c.abandon:
-		}
-	case <-c.abandon:
+	err := c.call(withDelivery(g.hctx, d), msgs)
+	c.running.Add(-1)
+	<-c.sem
+	if g.isDropped() {
+		c.log.Warn("flexkafka: handler returned after its partition was revoked; result dropped",
+			"topic", p.topic, "partition", p.partition, "offset", msgs[0].Offset, "error", err)
+		return false
 	}
-	if d.drop() {
-		// The handler returned before the partition was revoked.
-		return c.settle(g, d, <-result)
-	}
-	return false
+	return c.settle(g, d, err)
 }
 
-// revokeGrace is how long a handler whose partition was revoked has to
-// return, its context cancelled, for its result to count: the handler
-// timeout, capped at a third of the session timeout so that the final
-// commit lands while the member is still in the group (kafka-go stops
-// heartbeating when a generation ends).
+// revokeGrace is how long the handlers of a revoked partition have to
+// return, their context cancelled, for their results to count: the
+// handler timeout, capped at a third of the session timeout so that the
+// final commits land while the member is still in the group (kafka-go
+// stops heartbeating when a generation ends).
 func (c *Consumer) revokeGrace() time.Duration {
 	return min(c.cfg.handlerTimeout, c.cfg.session/3)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -149,6 +150,7 @@ func (s RetryStatus) String() string {
 // retryBook keeps the attempts of failing messages across generations,
 // within this process, and the retrying state that Check reports.
 type retryBook struct {
+	n       atomic.Int64 // len(entries): zero, the common case, needs no lock
 	mu      sync.Mutex
 	entries map[retryKey]*retryEntry
 }
@@ -168,6 +170,9 @@ type retryEntry struct {
 
 // attempts returns the handler calls recorded for key.
 func (b *retryBook) attempts(key retryKey) int {
+	if b.n.Load() == 0 {
+		return 0
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if e := b.entries[key]; e != nil {
@@ -185,6 +190,7 @@ func (b *retryBook) failed(d *delivery, err error) {
 	if e == nil {
 		e = &retryEntry{since: time.Now()}
 		b.entries[d.key] = e
+		b.n.Store(int64(len(b.entries)))
 	}
 	e.attempts, e.lastErr = n, err
 }
@@ -220,9 +226,13 @@ func (b *retryBook) retrying(d *delivery, err error) {
 
 // recovered ends a retry episode of d's message, if any, and says so.
 func (b *retryBook) recovered(d *delivery) {
+	if b.n.Load() == 0 {
+		return
+	}
 	b.mu.Lock()
 	e := b.entries[d.key]
 	delete(b.entries, d.key)
+	b.n.Store(int64(len(b.entries)))
 	b.mu.Unlock()
 	if e != nil && e.retrying {
 		d.c.log.Info("flexkafka: handler recovered", "topic", d.key.topic, "partition", d.key.partition, "offset", d.key.offset,
@@ -232,8 +242,12 @@ func (b *retryBook) recovered(d *delivery) {
 
 // done forgets key: its message is handled or dead-lettered.
 func (b *retryBook) done(key retryKey) {
+	if b.n.Load() == 0 {
+		return
+	}
 	b.mu.Lock()
 	delete(b.entries, key)
+	b.n.Store(int64(len(b.entries)))
 	b.mu.Unlock()
 }
 
@@ -251,6 +265,7 @@ func (b *retryBook) forget(parts []*partitionState) {
 			delete(b.entries, k)
 		}
 	}
+	b.n.Store(int64(len(b.entries)))
 }
 
 type partitionKey struct {

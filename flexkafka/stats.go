@@ -104,6 +104,7 @@ type partitionState struct {
 	hwm        atomic.Int64 // high watermark; -1 unknown
 	busy       atomic.Int64 // when the running handler call began, in Unix nanoseconds; 0 idle
 	busyOffset atomic.Int64 // the offset the running handler call handles
+	stuck      atomic.Bool  // the running call was reported stuck
 }
 
 func (p *partitionState) setBusy(offset int64) {
@@ -111,7 +112,12 @@ func (p *partitionState) setBusy(offset int64) {
 	p.busy.Store(time.Now().UnixNano())
 }
 
-func (p *partitionState) setIdle() { p.busy.Store(0) }
+// setIdle marks the handler call over and reports whether it was
+// reported stuck.
+func (p *partitionState) setIdle() (wasStuck bool) {
+	p.busy.Store(0)
+	return p.stuck.Swap(false)
+}
 
 // busySince returns when the running handler call began; zero when idle.
 func (p *partitionState) busySince() time.Time {

@@ -311,6 +311,10 @@ func (p *Producer) settle(t *ticket, n int) {
 	if t == nil || n == 0 || t.left.Add(-int64(n)) > 0 {
 		return
 	}
+	// The ledger may keep t a while: let the caller's keys and values go.
+	// The writer has read them all (each was queued before its outcome)
+	// and the sweep reads only messages without one.
+	clear(t.msgs)
 	if t.done == nil {
 		return // async: each failure was reported with its batch
 	}

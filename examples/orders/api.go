@@ -91,7 +91,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.dbContext(r)
 	defer cancel()
-	_, res, err := a.store.createIdempotent(ctx, req, idem)
+	o, res, err := a.store.createIdempotent(ctx, req, idem)
 	var reused *keyReusedError
 	switch {
 	case errors.As(err, &reused):
@@ -104,7 +104,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 		a.log.Info("orders: order creation replayed", "order", res.orderID, "idempotency_key", key)
 	default:
-		a.log.Info("orders: order created", "order", res.orderID, "customer", req.Customer)
+		a.log.Info("orders: order created", "order", o.ID, "customer", o.Customer, "total_cents", o.TotalCents)
 	}
 	w.Header().Set("Location", res.location)
 	w.Header().Set("Content-Type", "application/json")

@@ -61,6 +61,8 @@ func TestDBUnavailable(t *testing.T) {
 		}, true},
 	}
 	if os.Getenv(envDatabaseURL) != "" {
+		shared := postgresDB(t) // for the cases that leave it usable
+		postgresDB := func(*testing.T) *sql.DB { return shared }
 		cases = append(cases,
 			errCase{"postgres unique violation", func(t *testing.T) error {
 				db := postgresDB(t)

@@ -173,7 +173,7 @@ func BenchmarkProduce(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		rawTopic, flexTopic := createTopic(b, c, 4), createTopic(b, c, 4)
-		raw := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Topic: rawTopic, Balancer: kafka.CRC32Balancer{},
+		raw := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Transport: c.tr, Topic: rawTopic, Balancer: kafka.CRC32Balancer{},
 			RequiredAcks: kafka.RequireAll, BatchTimeout: flexkafka.DefaultBatchTimeout, BatchSize: 100}
 		p, err := flexkafka.NewProducer(flexkafka.WithBrokers(c.brokers...), flexkafka.WithTopics(flexTopic), flexkafka.WithLogger(testLogger()))
 		if err != nil {

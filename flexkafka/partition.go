@@ -41,6 +41,11 @@ func (c *Consumer) consumePartition(g *generation, p *partitionState) {
 		c.log.Error("flexkafka: cannot set offset; partition not consumed in this generation", "topic", p.topic, "partition", p.partition, "offset", p.start, "error", err)
 		return
 	}
+	// One context per partition, under the generation's: the handler
+	// calls' contexts hang off it rather than off one shared by every
+	// partition, whose lock they would contend for.
+	pctx, cancel := context.WithCancel(g.hctx)
+	defer cancel()
 	failures := 0
 	for g.stopped.Err() == nil {
 		msg, err := r.FetchMessage(g.stopped)
@@ -56,7 +61,7 @@ func (c *Consumer) consumePartition(g *generation, p *partitionState) {
 		msgs, fillErr := c.fill(g.stopped, r, msg)
 		last := msgs[len(msgs)-1]
 		p.hwm.Store(last.HighWaterMark)
-		if !c.dispatch(g, p, msgs) {
+		if !c.dispatch(pctx, g, p, msgs) {
 			return
 		}
 		p.handled.Store(last.Offset + 1)
@@ -126,7 +131,7 @@ func (c *Consumer) fill(stopped context.Context, r *kafka.Reader, first kafka.Me
 // cancelled at once (see generation); when the call returns after the
 // revoke grace (see revokeGrace), its result is dropped: a handler that
 // outlives its partition can never commit.
-func (c *Consumer) dispatch(g *generation, p *partitionState, msgs []kafka.Message) bool {
+func (c *Consumer) dispatch(pctx context.Context, g *generation, p *partitionState, msgs []kafka.Message) bool {
 	select {
 	case c.sem <- struct{}{}:
 	case <-g.stopped.Done():
@@ -134,7 +139,7 @@ func (c *Consumer) dispatch(g *generation, p *partitionState, msgs []kafka.Messa
 	}
 	d := c.newDelivery(g, p, msgs)
 	c.running.Add(1)
-	err := c.call(withDelivery(g.hctx, d), msgs)
+	err := c.call(withDelivery(pctx, d), msgs)
 	c.running.Add(-1)
 	<-c.sem
 	if g.isDropped() {

@@ -59,6 +59,11 @@ func TestRedrive(t *testing.T) {
 	if res, err := flexkafka.Redrive(ctx, none); err != nil || res != (flexkafka.RedriveResult{Read: n, Skipped: n}) {
 		t.Fatalf("Redrive with a filter matching nothing = %+v, %v; want all %d skipped", res, err, n)
 	}
+	elsewhere := opts
+	elsewhere.Config.GroupID, elsewhere.OriginTopics = groupID(t), []string{"payments"}
+	if res, err := flexkafka.Redrive(ctx, elsewhere); err != nil || res.Redriven != 0 || res.Skipped != n {
+		t.Fatalf("Redrive of another origin topic = %+v, %v; want all %d skipped", res, err, n)
+	}
 	old := opts
 	old.Config.GroupID, old.DeadLetteredBefore = groupID(t), time.Now().Add(-time.Hour)
 	if res, err := flexkafka.Redrive(ctx, old); err != nil || res.Redriven != 0 {

@@ -101,6 +101,12 @@ func testLogger() *slog.Logger {
 // fastOptions tunes group timings and intervals so that tests run in
 // milliseconds rather than the seconds of the production defaults.
 func fastOptions(c *cluster, group string, topics ...string) []flexkafka.ConsumerOption {
+	return append(fastGroupOptions(c, group, topics...), flexkafka.WithBackoff(time.Millisecond, 5*time.Millisecond))
+}
+
+// fastGroupOptions is fastOptions without the options of the default
+// middleware, for tests that give WithMiddleware.
+func fastGroupOptions(c *cluster, group string, topics ...string) []flexkafka.ConsumerOption {
 	return []flexkafka.ConsumerOption{
 		flexkafka.WithBrokers(c.brokers...),
 		flexkafka.WithGroupID(group),
@@ -109,7 +115,6 @@ func fastOptions(c *cluster, group string, topics ...string) []flexkafka.Consume
 		flexkafka.WithJoinBackoff(100 * time.Millisecond),
 		flexkafka.WithFetchMaxWait(100 * time.Millisecond),
 		flexkafka.WithCommitInterval(20 * time.Millisecond),
-		flexkafka.WithBackoff(time.Millisecond, 5*time.Millisecond),
 		flexkafka.WithLogger(testLogger()),
 	}
 }

@@ -142,3 +142,46 @@ func TestRevokedHandlerCancelledAndNeverCommits(t *testing.T) {
 		t.Fatalf("partition %d, now b's, has offset %d committed: a stale handler's result landed", moved, got)
 	}
 }
+
+// unknownMemberID is Kafka's UNKNOWN_MEMBER_ID error code: the coordinator
+// has evicted the member.
+const unknownMemberID = 25
+
+// TestLostMembershipCancelsHandlers: when the consumer learns it is losing
+// its membership (here a heartbeat answered UNKNOWN_MEMBER_ID, as after an
+// eviction), the running handler's context is cancelled at once with
+// ErrRevoked; the message, uncommitted, is handled after the rejoin.
+func TestLostMembershipCancelsHandlers(t *testing.T) {
+	c, topics := newCluster(t, 1, "evicted")
+	if c.fake == nil {
+		t.Skip("makes the broker answer heartbeats with an error: kfake only")
+	}
+	produce(t, c, topics[0], 0, 1)
+	started := make(chan struct{}, 1)
+	cause := make(chan error, 1)
+	var calls atomic.Int32
+	rec := newRecorder()
+	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
+		if calls.Add(1) == 1 {
+			started <- struct{}{}
+			<-ctx.Done()
+			cause <- context.Cause(ctx)
+			return ctx.Err()
+		}
+		return rec.handle(ctx, m)
+	}, append(fastOptions(c, groupID(t), topics...), flexkafka.WithHandlerTimeout(time.Minute))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, w)
+	waitFor(t, started, "the handler")
+	c.fake.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = unknownMemberID
+		return resp, nil, true
+	})
+	if got := waitFor(t, cause, "the handler's context cancelled"); !errors.Is(got, flexkafka.ErrRevoked) {
+		t.Fatalf("cause %v, want ErrRevoked", got)
+	}
+	waitFor(t, rec.at(1), "the message handled after the rejoin")
+}

@@ -31,8 +31,11 @@
 // crash, a halt deadline or a re-drive.
 //
 // The producer writes with deliberate defaults (all in-sync replicas
-// acknowledge, millisecond batches, one partition per key) and its Halt
-// flushes everything accepted before it.
+// acknowledge, millisecond batches, one partition per key). Every message
+// it accepts is acknowledged or reported failed exactly once, even when
+// Halt gives up at its deadline; it bounds the messages it holds
+// unacknowledged ([WithMaxBuffered]), and Halt returns an error counting
+// the messages not acknowledged ([ErrNotAcknowledged]).
 //
 // Options are typed by the worker they configure: [NewConsumer] takes
 // [ConsumerOption]s, [NewProducer] takes [ProducerOption]s, and an

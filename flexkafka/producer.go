@@ -45,9 +45,7 @@ type Producer struct {
 	ledger                  ledger
 	outcomes                sync.RWMutex // held shared by completions, alone by the sweep
 
-	mu           sync.RWMutex
-	closed       bool           // Halt began: Produce refuses new messages
-	writes       sync.WaitGroup // Produce calls handing messages to the writer
+	writes       *calls // Produce calls handing messages to the writer; refused once Halt began
 	haltOnce     sync.Once
 	halted       chan struct{}         // closed when Halt began
 	failedAtHalt atomic.Uint64         // failed when Halt began
@@ -77,6 +75,7 @@ func NewProducer(opts ...ProducerOption) (*Producer, error) {
 		cfg:       cfg,
 		log:       cfg.logger.With("worker", "kafka-producer"),
 		buffer:    buffer{max: int64(cfg.maxBuffered), by: cfg.maxBufferedBy, block: !cfg.nonBlocking},
+		writes:    newCalls(),
 		halted:    make(chan struct{}),
 		flushed:   make(chan struct{}),
 		abandoned: make(chan struct{}),
@@ -139,8 +138,8 @@ func (p *Producer) String() string {
 // callback before.
 func (p *Producer) Produce(ctx context.Context, msgs ...kafka.Message) error {
 	t, err := p.submit(ctx, msgs)
-	if err != nil || t == nil || t.done == nil {
-		return err
+	if err != nil || t == nil {
+		return err // async, or not accepted
 	}
 	select {
 	case <-t.done:
@@ -157,14 +156,10 @@ func (p *Producer) Produce(ctx context.Context, msgs ...kafka.Message) error {
 // submit hands msgs to the writer and returns their ticket, or the error
 // that kept them from being accepted.
 func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, error) {
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
+	if !p.writes.enter() {
 		return nil, ErrProducerClosed
 	}
-	p.writes.Add(1)
-	p.mu.RUnlock()
-	defer p.writes.Done()
+	defer p.writes.leave()
 
 	if len(msgs) == 0 {
 		return nil, nil
@@ -190,8 +185,9 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 		return nil, err
 	}
 	t.seal()
-	p.ledger.assign(t)
-	p.accepted.Add(uint64(len(out)))
+	// The count of messages accepted picks the ledger's shard: Produce
+	// writes it anyway, and consecutive calls get different shards.
+	sh := p.ledger.shard(p.accepted.Add(uint64(len(out))))
 	// The writer is asynchronous: it fails only before queueing anything
 	// (unknown topic, message too large, metadata lookup cut short by ctx).
 	if err := p.writer.WriteMessages(ctx, out...); err != nil {
@@ -200,8 +196,14 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 		p.buffer.give(len(out))
 		return nil, fmt.Errorf("flexkafka: produce: %w", err)
 	}
-	if err := p.ledger.add(t); err != nil {
+	// Read before the ledger has it: an asynchronous ticket may then be
+	// recycled at any time (see oneTickets).
+	wait := t.done != nil
+	if err := sh.add(t); err != nil {
 		return nil, p.refuse(t, err)
+	}
+	if !wait {
+		return nil, nil
 	}
 	return t, nil
 }
@@ -315,13 +317,11 @@ func (p *Producer) Halt(ctx context.Context) error {
 
 // beginHalt refuses new messages and starts the flush.
 func (p *Producer) beginHalt() {
-	p.mu.Lock()
-	p.closed = true
+	p.writes.close()
 	p.failedAtHalt.Store(p.failed.Load())
 	close(p.halted)
-	p.mu.Unlock()
 	go func() {
-		p.writes.Wait()
+		<-p.writes.idle
 		p.writer.Close() // always nil: failures come through completed
 		// kafka-go's Close flushes every batch and waits for its
 		// completion; should it drop one, its messages still end here.

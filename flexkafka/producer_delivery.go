@@ -3,7 +3,6 @@ package flexkafka
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -36,7 +35,10 @@ type ticket struct {
 	msgs  []kafka.Message // as given to the writer: WriterData is the slot
 	slots []slot
 	left  atomic.Int64 // messages without an outcome
-	shard *shard       // where the ledger keeps it
+
+	// A pooled ticket (asynchronous, one message) is recycled by the
+	// ledger's pass that finds it settled (see oneTickets).
+	pooled bool
 
 	// A synchronous call waits on done, closed once left is zero. waiter
 	// says whether the caller still waits, so that the outcome of a call
@@ -78,22 +80,58 @@ func (s *slot) message() kafka.Message {
 }
 
 // oneTicket is a ticket with room for one message and its slot: a
-// single-message Produce, the usual shape, costs one allocation.
+// single-message Produce, the usual shape, costs one allocation, or none
+// when asynchronous.
 type oneTicket struct {
 	t ticket
 	s [1]slot
 	m [1]kafka.Message
 }
 
+func newOneTicket() *ticket {
+	one := &oneTicket{}
+	t := &one.t
+	t.slots, t.msgs = one.s[:], one.m[:]
+	return t
+}
+
+// oneTickets recycles the tickets of asynchronous single-message calls,
+// whose allocation was the largest part of the producer's cost per
+// message. A ticket goes back to the pool only from the ledger's pass that
+// finds it settled, under its shard's lock, and once nothing else may touch
+// it:
+//   - the completion that settled it touches it no more: settle reads
+//     nothing of a pooled ticket after its last decrement of left, and
+//     kafka-go calls Completion once per batch (no late completion can
+//     reach a ticket that a completion settled);
+//   - its Produce call let go of it when it added it to the ledger;
+//   - the sweep cannot hold it: the sweep closes the ledger, after which
+//     no pass runs, and it ends every ticket the ledger holds then.
+//
+// A ticket settled before its call added it, swept, refused, or whose
+// write kafka-go refused (its error may keep the messages) is never
+// recycled: the garbage collector takes it.
+var oneTickets = sync.Pool{New: func() any { return newOneTicket() }}
+
+// recycle gives a settled pooled ticket back, without the caller's
+// messages and WriterData.
+func (t *ticket) recycle() {
+	clear(t.msgs)
+	clear(t.slots)
+	oneTickets.Put(t)
+}
+
 // newTicket returns a ticket for n messages, to be filled in t.msgs and
 // then sealed.
 func newTicket(n int, sync bool) *ticket {
 	var t *ticket
-	if n == 1 {
-		one := &oneTicket{}
-		t = &one.t
-		t.slots, t.msgs = one.s[:], one.m[:]
-	} else {
+	switch {
+	case n == 1 && !sync:
+		t = oneTickets.Get().(*ticket)
+		t.pooled = true
+	case n == 1:
+		t = newOneTicket()
+	default:
 		t = &ticket{slots: make([]slot, n), msgs: make([]kafka.Message, n)}
 	}
 	if sync {
@@ -196,19 +234,17 @@ type shard struct {
 	tickets []*ticket
 	limit   int      // length that triggers the next pass
 	swept   error    // once set, by the sweep, no ticket is added
-	_       [24]byte // keeps shards on separate cache lines
+	_       [72]byte // 128 bytes: shards on separate cache line pairs
 }
 
-// assign gives t its shard.
-func (l *ledger) assign(t *ticket) {
-	// At random: a shared counter would be written by every Produce.
-	t.shard = &l.shards[rand.Uint32()%ledgerShards]
+// shard returns the shard of the n-th Produce call.
+func (l *ledger) shard(n uint64) *shard {
+	return &l.shards[n%ledgerShards]
 }
 
 // add records t, unless the sweep happened: then it returns the sweep's
 // error, and the caller settles t itself.
-func (l *ledger) add(t *ticket) error {
-	sh := t.shard
+func (sh *shard) add(t *ticket) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.swept != nil {
@@ -220,8 +256,11 @@ func (l *ledger) add(t *ticket) error {
 	if len(sh.tickets) >= sh.limit {
 		live := sh.tickets[:0]
 		for _, u := range sh.tickets {
-			if u.left.Load() > 0 {
+			switch {
+			case u.left.Load() > 0:
 				live = append(live, u)
+			case u.pooled:
+				u.recycle()
 			}
 		}
 		clear(sh.tickets[len(live):]) // let the settled ones go
@@ -248,47 +287,68 @@ func (l *ledger) close(err error) []*ticket {
 	return out
 }
 
-// completed is the writer's Completion callback: msgs were acknowledged,
-// or failed with err. Messages already swept are skipped. The counters are
-// updated before any synchronous caller is woken, so that its Stats agree
-// with what Produce returned.
+// completed is the writer's Completion callback: msgs, one batch, were
+// acknowledged, or failed with err. Messages already swept are skipped.
+// The counters are updated before any synchronous caller is woken, so that
+// its Stats agree with what Produce returned.
+//
+// It costs no allocation and, past the claims, one atomic operation per
+// ticket and a few per batch: a first pass claims the slots, a second
+// settles the tickets, consecutive messages of a ticket together.
 func (p *Producer) completed(msgs []kafka.Message, err error) {
 	p.outcomes.RLock()
 	defer p.outcomes.RUnlock()
-	type run struct {
-		t *ticket
-		n int
-	}
-	var buf [16]run
-	runs := buf[:0] // consecutive messages of one ticket settle together
-	var report []kafka.Message
 	settled := 0
+	var skipped []int // rare: swept before this completion
 	for i := range msgs {
 		s, ok := msgs[i].WriterData.(*slot)
-		if !ok {
-			continue // not written by Produce: cannot happen
-		}
-		msgs[i].WriterData = s.data
-		if !s.claim(err) {
-			continue
-		}
-		settled++
-		if err != nil && p.cfg.async {
-			report = append(report, msgs[i])
-		}
-		if len(runs) > 0 && runs[len(runs)-1].t == s.t {
-			runs[len(runs)-1].n++
-		} else {
-			runs = append(runs, run{s.t, 1})
+		switch {
+		case !ok:
+			skipped = append(skipped, i) // not written by Produce: cannot happen
+		case s.claim(err):
+			settled++
+		default:
+			// Swept before: out of the second pass, and of the report
+			// (the sweep reported it).
+			msgs[i].WriterData = s.data
+			skipped = append(skipped, i)
 		}
 	}
 	p.outcome(settled, err)
-	for _, r := range runs {
-		p.settle(r.t, r.n)
+	var run *ticket
+	n := 0
+	for i := range msgs {
+		s, ok := msgs[i].WriterData.(*slot)
+		if !ok {
+			continue
+		}
+		msgs[i].WriterData = s.data
+		if s.t != run {
+			p.settle(run, n)
+			run, n = s.t, 0
+		}
+		n++
 	}
-	if len(report) > 0 {
-		p.report(report, err)
+	p.settle(run, n)
+	if err != nil && p.cfg.async && settled > 0 {
+		p.report(without(msgs, skipped), err)
 	}
+}
+
+// without returns msgs but those at the indexes skip, in increasing order.
+func without(msgs []kafka.Message, skip []int) []kafka.Message {
+	if len(skip) == 0 {
+		return msgs
+	}
+	out := make([]kafka.Message, 0, len(msgs)-len(skip))
+	for i := range msgs {
+		if len(skip) > 0 && skip[0] == i {
+			skip = skip[1:]
+			continue
+		}
+		out = append(out, msgs[i])
+	}
+	return out
 }
 
 // outcome counts n messages that ended with err and gives their room back.
@@ -308,7 +368,16 @@ func (p *Producer) outcome(n int, err error) {
 // settle records that n messages of t have their outcome; the last one
 // finishes t.
 func (p *Producer) settle(t *ticket, n int) {
-	if t == nil || n == 0 || t.left.Add(-int64(n)) > 0 {
+	if t == nil || n == 0 {
+		return
+	}
+	if t.pooled {
+		// Once settled, the ledger's next pass may recycle it: nothing to
+		// read after this (see oneTickets). The pass clears its messages.
+		t.left.Add(-int64(n))
+		return
+	}
+	if t.left.Add(-int64(n)) > 0 {
 		return
 	}
 	// The ledger may keep t a while: let the caller's keys and values go.

@@ -181,6 +181,7 @@ type supervisor struct {
 	sigs    chan os.Signal
 	signals int           // signals received so far, read by the Start goroutine only
 	reserve time.Duration // of the shutdown timeout, kept back for each worker still to halt
+	timer   *time.Timer   // reused to wait for the end of a stopper's share
 
 	mu      sync.Mutex
 	errs    []error
@@ -308,6 +309,11 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 
 	haltCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
+	defer func() {
+		if sv.timer != nil {
+			sv.timer.Stop()
+		}
+	}()
 	deadline, _ := haltCtx.Deadline()
 	for i := len(sv.members) - 1; i >= 0; i-- {
 		if haltCtx.Err() != nil {
@@ -318,12 +324,7 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 		// one's share ends that much before the deadline, and its Halt's
 		// context a moment before that.
 		shareEnd := deadline.Add(-time.Duration(i) * sv.reserve)
-		share, cancelShare := context.WithDeadline(haltCtx, shareEnd)
-		hctx, cancelHalt := context.WithDeadline(share, shareEnd.Add(-haltGrace(sv.reserve)))
-		sig, ok := sv.halt(hctx, share, sv.members[i])
-		cancelHalt()
-		cancelShare()
-		if !ok {
+		if sig, ok := sv.halt(haltCtx, shareEnd, sv.members[i]); !ok {
 			return sv.abandon(sig)
 		}
 	}
@@ -349,17 +350,29 @@ func haltGrace(reserve time.Duration) time.Duration {
 	return min(100*time.Millisecond, reserve/4)
 }
 
-// halt halts one member with ctx and waits for its Halt, then its Run, to
-// return, until its share of the shutdown timeout ends. It returns false
-// when a second signal arrives meanwhile.
-func (sv *supervisor) halt(ctx, share context.Context, m *member) (os.Signal, bool) {
-	sv.halting(ctx, m)
+// halt halts one member and waits for its Halt, then its Run, to return,
+// until its share of the shutdown timeout ends at shareEnd. Its Halt gets a
+// context derived from parent that ends a grace before that. It returns
+// false when a second signal arrives meanwhile.
+func (sv *supervisor) halt(parent context.Context, shareEnd time.Time, m *member) (os.Signal, bool) {
+	haltEnd := shareEnd.Add(-haltGrace(sv.reserve))
+	sv.halting(haltEnd, m)
 	began := time.Now()
 
 	var err error
+	var shareDone <-chan struct{}
+	var expired <-chan time.Time
 	if s, ok := m.w.(stopper); ok {
-		s.stop() // returns at once: no goroutine needed to bound it
+		// Our own workers are only told to stop: no context to build, one
+		// timer reused for all of them.
+		s.stop()
+		expired = sv.timerUntil(shareEnd)
 	} else {
+		share, cancelShare := context.WithDeadline(parent, shareEnd)
+		defer cancelShare()
+		ctx, cancel := context.WithDeadline(share, haltEnd)
+		defer cancel()
+		shareDone = share.Done()
 		halted := make(chan error, 1)
 		go func() { halted <- m.haltUntil(ctx, share) }()
 		var sig os.Signal
@@ -368,11 +381,12 @@ func (sv *supervisor) halt(ctx, share context.Context, m *member) (os.Signal, bo
 		}
 	}
 	m.cancelRun() // Halt has returned: whatever Run still waits on can stop
-	if sig, ok := sv.await(m.done, share.Done()); !ok {
+	if sig, ok := sv.awaitUntil(m.done, shareDone, expired); !ok {
 		return sig, false
 	}
 	if _, ok := m.w.(stopper); ok && !m.isDone() {
-		err = m.waitStopped(share) // its share has ended: report it as Halt's
+		// Its share has ended: report it as Halt's.
+		err = &WorkerError{Worker: m.name, Op: "halt", Err: fmt.Errorf("run did not return before the deadline: %w", context.DeadlineExceeded)}
 	}
 	if !m.isDone() {
 		sv.log.Warn("flex: worker still running at the end of its share of the shutdown timeout; halting the next",
@@ -382,9 +396,27 @@ func (sv *supervisor) halt(ctx, share context.Context, m *member) (os.Signal, bo
 	return nil, true
 }
 
+// timerUntil returns a channel that receives at t, from one timer reused
+// for every worker (stopped and drained first, so that no earlier tick is
+// left in it whatever the Go version's timer semantics).
+func (sv *supervisor) timerUntil(t time.Time) <-chan time.Time {
+	d := time.Until(t)
+	if sv.timer == nil {
+		sv.timer = time.NewTimer(d)
+		return sv.timer.C
+	}
+	if !sv.timer.Stop() {
+		select {
+		case <-sv.timer.C:
+		default:
+		}
+	}
+	sv.timer.Reset(d)
+	return sv.timer.C
+}
+
 // halting logs and emits the start of a member's Halt, with its budget.
-func (sv *supervisor) halting(ctx context.Context, m *member) {
-	deadline, _ := ctx.Deadline()
+func (sv *supervisor) halting(deadline time.Time, m *member) {
 	sv.info("flex: halting worker", slog.String("worker", m.name), slog.Duration("budget", time.Until(deadline).Round(time.Millisecond)))
 	sv.emit(Event{Kind: EventWorkerHalting, Worker: m.name, Deadline: deadline})
 }
@@ -396,7 +428,8 @@ func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
 	for i := len(members) - 1; i >= 0; i-- {
 		m := members[i]
 		sv.log.Warn("flex: shutdown deadline passed before halting worker", "worker", m.name)
-		sv.halting(ctx, m)
+		deadline, _ := ctx.Deadline()
+		sv.halting(deadline, m)
 		began := time.Now()
 		err := m.halt(ctx) // returns at once: ctx is done
 		m.cancelRun()
@@ -405,16 +438,25 @@ func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
 }
 
 // await blocks until a or b (which may be nil) is closed, and returns true.
+// See awaitUntil.
+func (sv *supervisor) await(a, b <-chan struct{}) (os.Signal, bool) {
+	return sv.awaitUntil(a, b, nil)
+}
+
+// awaitUntil blocks until a or b is closed or t receives (any may be nil),
+// and returns true.
 // A signal arriving meanwhile is logged; the second signal the service
 // receives makes await return false at once with that signal. (The first
 // signal may arrive during shutdown, when shutdown began otherwise: with
 // signal.NotifyContext, one SIGTERM both cancels ctx and reaches sigs.)
-func (sv *supervisor) await(a, b <-chan struct{}) (os.Signal, bool) {
+func (sv *supervisor) awaitUntil(a, b <-chan struct{}, t <-chan time.Time) (os.Signal, bool) {
 	for {
 		select {
 		case <-a:
 			return nil, true
 		case <-b:
+			return nil, true
+		case <-t:
 			return nil, true
 		case sig := <-sv.sigs:
 			if sv.signalled(sig) {

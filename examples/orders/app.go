@@ -134,7 +134,8 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		return nil, err
 	}
 	consumers := []*flexkafka.Consumer{a.payments, a.shipping}
-	if err := reg.Register(&collector{consumers: consumers, producer: a.producer, relay: a.relay, cron: a.cron}); err != nil {
+	if err := reg.Register(&collector{consumers: consumers, producer: a.producer, relay: a.relay, cron: a.cron,
+		redriven: &a.store.redriven}); err != nil {
 		return nil, err
 	}
 

@@ -24,6 +24,8 @@ const (
 	envPaymentTimeout = "ORDERS_PAYMENT_TIMEOUT"
 	envExpirySpec     = "ORDERS_EXPIRY_SPEC"
 	envIdempotencyTTL = "ORDERS_IDEMPOTENCY_TTL"
+	envReconcileAfter = "ORDERS_RECONCILE_AFTER"
+	envReconcileSpec  = "ORDERS_RECONCILE_SPEC"
 )
 
 // config is the configuration of the order system: loadConfig fills it
@@ -43,6 +45,8 @@ type config struct {
 	PaymentTimeout time.Duration // how long an order may stay unpaid
 	ExpirySpec     string        // cron spec of the expiry job
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is kept; 0 means 24h
+	ReconcileAfter time.Duration // how long an order may sit in created or paid before it is re-driven; 0 means 5m
+	ReconcileSpec  string        // cron spec of the reconcile job; empty means "@every 1m"
 
 	// Set in code only; empty means the modules' environment and defaults.
 	SQLiteBusyTimeout time.Duration              // how long an SQLite writer waits for the lock; 0 means 10s
@@ -57,11 +61,12 @@ type config struct {
 // An invalid value is reported with the variable's name and value.
 func loadConfig() (config, error) {
 	cfg := config{
-		DatabaseURL:  os.Getenv(envDatabaseURL),
-		SQLitePath:   getenv(envSQLitePath, filepath.Join(os.TempDir(), "flexible-orders.db")),
-		KafkaDataDir: getenv(envKafkaDataDir, filepath.Join(os.TempDir(), "flexible-orders-kafka")),
-		KafkaPrefix:  os.Getenv(envKafkaPrefix),
-		ExpirySpec:   getenv(envExpirySpec, "@every 1m"),
+		DatabaseURL:   os.Getenv(envDatabaseURL),
+		SQLitePath:    getenv(envSQLitePath, filepath.Join(os.TempDir(), "flexible-orders.db")),
+		KafkaDataDir:  getenv(envKafkaDataDir, filepath.Join(os.TempDir(), "flexible-orders-kafka")),
+		KafkaPrefix:   os.Getenv(envKafkaPrefix),
+		ExpirySpec:    getenv(envExpirySpec, "@every 1m"),
+		ReconcileSpec: getenv(envReconcileSpec, defaultReconcileSpec),
 	}
 	var err error
 	if cfg.OutboxInterval, err = durationEnv(envOutboxInterval, 200*time.Millisecond); err != nil {
@@ -73,8 +78,14 @@ func loadConfig() (config, error) {
 	if cfg.IdempotencyTTL, err = durationEnv(envIdempotencyTTL, defaultIdempotencyTTL); err != nil {
 		return cfg, err
 	}
+	if cfg.ReconcileAfter, err = durationEnv(envReconcileAfter, defaultReconcileAfter); err != nil {
+		return cfg, err
+	}
 	if _, err := flexcron.Parse(cfg.ExpirySpec, nil); err != nil {
 		return cfg, fmt.Errorf("orders: invalid %s %q: %w", envExpirySpec, cfg.ExpirySpec, err)
+	}
+	if _, err := flexcron.Parse(cfg.ReconcileSpec, nil); err != nil {
+		return cfg, fmt.Errorf("orders: invalid %s %q: %w", envReconcileSpec, cfg.ReconcileSpec, err)
 	}
 	return cfg, nil
 }

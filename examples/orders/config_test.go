@@ -11,7 +11,7 @@ import (
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
-	for _, env := range []string{envDatabaseURL, envSQLitePath, envKafkaDataDir, envKafkaPrefix, envOutboxInterval, envPaymentTimeout, envExpirySpec, envIdempotencyTTL} {
+	for _, env := range []string{envDatabaseURL, envSQLitePath, envKafkaDataDir, envKafkaPrefix, envOutboxInterval, envPaymentTimeout, envExpirySpec, envIdempotencyTTL, envReconcileAfter, envReconcileSpec} {
 		t.Setenv(env, "")
 	}
 	cfg, err := loadConfig()
@@ -20,7 +20,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if cfg.DatabaseURL != "" || filepath.Base(cfg.SQLitePath) != "flexible-orders.db" ||
 		cfg.OutboxInterval != 200*time.Millisecond || cfg.PaymentTimeout != 15*time.Minute || cfg.ExpirySpec != "@every 1m" ||
-		cfg.IdempotencyTTL != 24*time.Hour {
+		cfg.IdempotencyTTL != 24*time.Hour || cfg.ReconcileAfter != 5*time.Minute || cfg.ReconcileSpec != "@every 1m" {
 		t.Errorf("defaults = %+v", cfg)
 	}
 
@@ -28,12 +28,14 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Setenv(envPaymentTimeout, "2h")
 	t.Setenv(envKafkaPrefix, "staging.")
 	t.Setenv(envIdempotencyTTL, "72h")
+	t.Setenv(envReconcileAfter, "90s")
+	t.Setenv(envReconcileSpec, "*/2 * * * *")
 	cfg, err = loadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.SQLitePath != "/data/o.db" || cfg.PaymentTimeout != 2*time.Hour || cfg.KafkaPrefix != "staging." ||
-		cfg.IdempotencyTTL != 72*time.Hour {
+		cfg.IdempotencyTTL != 72*time.Hour || cfg.ReconcileAfter != 90*time.Second || cfg.ReconcileSpec != "*/2 * * * *" {
 		t.Errorf("from the environment = %+v", cfg)
 	}
 	if got := (topics{prefix: cfg.KafkaPrefix}).status(statusPaid); got != "staging.orders.paid" {
@@ -47,6 +49,9 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{envPaymentTimeout, "-1m", `orders: invalid ORDERS_PAYMENT_TIMEOUT "-1m"`},
 		{envExpirySpec, "every minute", `orders: invalid ORDERS_EXPIRY_SPEC "every minute"`},
 		{envIdempotencyTTL, "0s", `orders: invalid ORDERS_IDEMPOTENCY_TTL "0s"`},
+		{envReconcileAfter, "5", `orders: invalid ORDERS_RECONCILE_AFTER "5": want a positive Go duration such as "5m0s"`},
+		{envReconcileAfter, "-1m", `orders: invalid ORDERS_RECONCILE_AFTER "-1m"`},
+		{envReconcileSpec, "@every", `orders: invalid ORDERS_RECONCILE_SPEC "@every"`},
 	} {
 		t.Run(tt.env, func(t *testing.T) {
 			t.Setenv(tt.env, tt.value)

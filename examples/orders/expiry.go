@@ -15,6 +15,7 @@ const (
 	jobExpire      = "expire-unpaid-orders"
 	jobPurgeOutbox = "purge-outbox"
 	jobPurgeKeys   = "purge-idempotency-keys"
+	jobReconcile   = "reconcile-stuck-orders"
 )
 
 // outboxRetention is how long published outbox rows are kept, for
@@ -23,8 +24,9 @@ const outboxRetention = 24 * time.Hour
 
 // newScheduler returns the cron scheduler of the system's periodic jobs:
 // expiring the orders left unpaid for longer than cfg.PaymentTimeout, on
-// cfg.ExpirySpec, and purging old outbox rows and expired Idempotency-Keys
-// hourly. Every replica runs the scheduler. Each tick of a job runs on one
+// cfg.ExpirySpec, re-driving the orders stuck in created or paid for
+// longer than cfg.ReconcileAfter, on cfg.ReconcileSpec (see reconcile.go),
+// and purging old outbox rows and expired Idempotency-Keys hourly. Every replica runs the scheduler. Each tick of a job runs on one
 // replica only: the run claims the tick in job_runs (see oncePerTick), and
 // a lock in the database keeps two runs of a job from overlapping (an
 // advisory lock in PostgreSQL, a lease row in SQLite).
@@ -44,7 +46,8 @@ func newScheduler(ctx context.Context, cfg config, db *sql.DB, postgres bool, s 
 		return nil, err
 	}
 	jobs := []cronJob{
-		{jobExpire, cfg.ExpirySpec, expireUnpaid(s, cfg.PaymentTimeout, log)},
+		{jobExpire, cfg.ExpirySpec, expireUnpaid(s, cfg.PaymentTimeout, cfg.reconcileAfter(), log)},
+		{jobReconcile, cfg.reconcileSpec(), reconcile(s, cfg.reconcileAfter(), cfg.PaymentTimeout, log)},
 		{jobPurgeOutbox, "@hourly", purgeOutbox(s, log)},
 		{jobPurgeKeys, "@hourly", purgeKeys(s, cfg.IdempotencyTTL, log)},
 	}
@@ -72,12 +75,15 @@ func addJobs(sched *flexcron.Scheduler, s *store, log *slog.Logger, jobs ...cron
 }
 
 // expireUnpaid returns the job that expires the orders created more than
-// timeout ago and still unpaid. Each expiry is a conditional UPDATE, like a
-// payment, so an order paid at the same moment is either paid or expired,
-// never both, and publishes orders.expired through the outbox.
-func expireUnpaid(s *store, timeout time.Duration, log *slog.Logger) func(context.Context) error {
+// timeout ago and still unpaid, except those re-driven less than
+// redriveAfter ago (the reconcile job's threshold): their payment is on its
+// way again. Each expiry is a conditional UPDATE, like a payment, so an
+// order paid at the same moment is either paid or expired, never both, and
+// publishes orders.expired through the outbox.
+func expireUnpaid(s *store, timeout, redriveAfter time.Duration, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
-		ids, err := s.expireUnpaid(ctx, time.Now().Add(-timeout))
+		now := time.Now()
+		ids, err := s.expireUnpaid(ctx, now.Add(-timeout), now.Add(-redriveAfter))
 		if len(ids) > 0 {
 			log.Info("orders: expired unpaid orders", "count", len(ids), "unpaid_for", timeout)
 		}

@@ -33,7 +33,7 @@ func TestExpireUnpaid(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	job := expireUnpaid(s, 30*time.Minute, testLogger())
+	job := expireUnpaid(s, 30*time.Minute, time.Minute, testLogger())
 	if err := job(ctx); err != nil {
 		t.Fatal(err)
 	}

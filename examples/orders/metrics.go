@@ -18,6 +18,7 @@ type collector struct {
 	producer  *flexkafka.Producer
 	relay     *relay
 	cron      *flexcron.Scheduler
+	redriven  *redriveCounts // nil: not exported
 }
 
 var (
@@ -49,13 +50,15 @@ var (
 		"Cron job runs skipped because another replica held the job's lock, by job.", []string{"job"}, nil)
 	descCronDuration = prometheus.NewDesc("orders_cron_last_duration_seconds",
 		"Duration of the job's last finished run, by job.", []string{"job"}, nil)
+	descReconciled = prometheus.NewDesc("orders_reconciled_total",
+		"Orders stuck in created or paid whose event the reconcile job published again, by that status.", []string{"status"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConsumed, descRetries, descDeadLettered, descRetrying, descLag,
 		descProduced, descProducerErrors, descProducerBuffered, descRelayed, descRelayFailures,
-		descCronRuns, descCronFailures, descCronLockHeld, descCronDuration} {
+		descCronRuns, descCronFailures, descCronLockHeld, descCronDuration, descReconciled} {
 		ch <- d
 	}
 }
@@ -89,5 +92,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCronFailures, prometheus.CounterValue, float64(job.Failures), job.Name)
 		ch <- prometheus.MustNewConstMetric(descCronLockHeld, prometheus.CounterValue, float64(job.LockHeld), job.Name)
 		ch <- prometheus.MustNewConstMetric(descCronDuration, prometheus.GaugeValue, job.LastDuration.Seconds(), job.Name)
+	}
+	if c.redriven != nil {
+		ch <- prometheus.MustNewConstMetric(descReconciled, prometheus.CounterValue, float64(c.redriven.created.Load()), string(statusCreated))
+		ch <- prometheus.MustNewConstMetric(descReconciled, prometheus.CounterValue, float64(c.redriven.paid.Load()), string(statusPaid))
 	}
 }

@@ -22,6 +22,7 @@ var migrations = []migration{
 	{1, "orders, items and outbox", schemaV1},
 	{2, "idempotency keys", schemaV2},
 	{3, "cron job runs", schemaV3},
+	{4, "re-driven orders", schemaV4},
 }
 
 // migrateLockClass is the first key of the advisory lock that serialises
@@ -156,5 +157,16 @@ func schemaV3(bool) []string {
 			claimed_at BIGINT NOT NULL,
 			PRIMARY KEY (job, tick)
 		)`,
+	}
+}
+
+// schemaV4 adds when the reconcile job last re-drove an order (see
+// reconcile.go), and the indexes of its query: orders by status and last
+// change, and the unsent outbox rows by order.
+func schemaV4(bool) []string {
+	return []string{
+		`ALTER TABLE orders ADD COLUMN redriven_at BIGINT`,
+		`CREATE INDEX orders_by_status_change ON orders (status, updated_at)`,
+		`CREATE INDEX outbox_pending_by_order ON outbox (msg_key) WHERE sent_at IS NULL`,
 	}
 }

@@ -24,8 +24,9 @@ var errRollback = errors.New("orders: rolled back")
 // outbox in the same transaction, so that the change and its announcement
 // are committed, or lost, together.
 type store struct {
-	db     *sql.DB
-	topics topics
+	db       *sql.DB
+	topics   topics
+	redriven redriveCounts // orders re-driven by this process (see reconcile.go)
 }
 
 // createOrder stores a new order, from a valid request, and its
@@ -129,14 +130,18 @@ func (s *store) apply(ctx context.Context, id string, t transition) (applied boo
 }
 
 // expireUnpaid moves the orders created before cutoff and still unpaid to
-// expired, with their events, and returns their IDs.
-func (s *store) expireUnpaid(ctx context.Context, cutoff time.Time) ([]string, error) {
+// expired, with their events, and returns their IDs. An order re-driven
+// at or after redrivenBefore is left alone: its orders.created event was
+// just published again (see reconcile.go), and the payment it brings must
+// not be beaten by the expiry.
+func (s *store) expireUnpaid(ctx context.Context, cutoff, redrivenBefore time.Time) ([]string, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var ids []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE orders SET status = $1, updated_at = $2
-			WHERE status = $3 AND created_at < $4 RETURNING id, customer, total_cents`,
-			toExpired.to, now.UnixMilli(), toExpired.from, cutoff.UnixMilli())
+			WHERE status = $3 AND created_at < $4 AND (redriven_at IS NULL OR redriven_at < $5)
+			RETURNING id, customer, total_cents`,
+			toExpired.to, now.UnixMilli(), toExpired.from, cutoff.UnixMilli(), redrivenBefore.UnixMilli())
 		if err != nil {
 			return err
 		}

@@ -37,15 +37,23 @@ type Producer struct {
 	writer    *kafka.Writer
 	dialer    *kafka.Dialer
 	topic     string // default topic, may be empty
-	buffer    buffer
 
+	// Each Produce call writes writes and accepted; completions write
+	// acked or failed; both write the buffer's count. Each group has cache
+	// lines of its own: a line written from two cores costs each a miss.
+	_        [64]byte
+	writes   calls // Produce calls handing messages to the writer; refused once Halt began
+	accepted atomic.Uint64
+	_        [64]byte
 	// Outcomes. Every message counted in accepted ends in acked or failed;
 	// the ledger finds those still without one.
-	accepted, acked, failed atomic.Uint64
-	ledger                  ledger
-	outcomes                sync.RWMutex // held shared by completions, alone by the sweep
+	acked, failed atomic.Uint64
+	_             [64]byte
+	buffer        buffer
+	_             [64]byte
+	ledger        ledger
+	outcomes      sync.RWMutex // held shared by completions, alone by the sweep
 
-	writes       *calls // Produce calls handing messages to the writer; refused once Halt began
 	haltOnce     sync.Once
 	halted       chan struct{}         // closed when Halt began
 	failedAtHalt atomic.Uint64         // failed when Halt began
@@ -75,7 +83,7 @@ func NewProducer(opts ...ProducerOption) (*Producer, error) {
 		cfg:       cfg,
 		log:       cfg.logger.With("worker", "kafka-producer"),
 		buffer:    buffer{max: int64(cfg.maxBuffered), by: cfg.maxBufferedBy, block: !cfg.nonBlocking},
-		writes:    newCalls(),
+		writes:    calls{idle: make(chan struct{})},
 		halted:    make(chan struct{}),
 		flushed:   make(chan struct{}),
 		abandoned: make(chan struct{}),
@@ -153,8 +161,8 @@ func (p *Producer) Produce(ctx context.Context, msgs ...kafka.Message) error {
 	return t.result()
 }
 
-// submit hands msgs to the writer and returns their ticket, or the error
-// that kept them from being accepted.
+// submit hands msgs to the writer and returns the ticket of a
+// synchronous call, or the error that kept them from being accepted.
 func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, error) {
 	if !p.writes.enter() {
 		return nil, ErrProducerClosed
@@ -167,45 +175,51 @@ func (p *Producer) submit(ctx context.Context, msgs []kafka.Message) (*ticket, e
 	if err := ctx.Err(); err != nil {
 		return nil, err // the writer would queue them all the same
 	}
-	t := newTicket(len(msgs), !p.cfg.async)
-	out := t.msgs
-	for i, m := range msgs {
-		if m.Topic == "" {
-			if p.topic == "" {
+	if p.topic == "" {
+		for i := range msgs {
+			if msgs[i].Topic == "" {
 				return nil, fmt.Errorf("flexkafka: produce: message %d names no topic and the producer has no default topic (WithTopics)", i)
 			}
-			m.Topic = p.topic
 		}
-		if p.cfg.propagator != nil {
-			m.Headers = p.cfg.propagator.Inject(ctx, m.Headers)
-		}
-		out[i] = m
 	}
-	if err := p.buffer.take(ctx, len(out), p.halted); err != nil {
+	if err := p.buffer.take(ctx, len(msgs), p.halted); err != nil {
 		return nil, err
 	}
-	t.seal()
+	var d handover
+	d.fill(msgs, !p.cfg.async)
+	for i := range d.out {
+		p.prepare(ctx, &d.out[i], d.slot(i))
+	}
 	// The count of messages accepted picks the ledger's shard: Produce
 	// writes it anyway, and consecutive calls get different shards.
-	sh := p.ledger.shard(p.accepted.Add(uint64(len(out))))
+	sh := p.ledger.shard(p.accepted.Add(uint64(len(d.out))))
 	// The writer is asynchronous: it fails only before queueing anything
 	// (unknown topic, message too large, metadata lookup cut short by ctx).
-	if err := p.writer.WriteMessages(ctx, out...); err != nil {
-		p.failed.Add(uint64(len(out)))
+	if err := p.writer.WriteMessages(ctx, d.out...); err != nil {
+		p.failed.Add(uint64(len(d.out)))
 		p.noteFailure(err)
-		p.buffer.give(len(out))
+		p.buffer.give(len(d.out))
 		return nil, fmt.Errorf("flexkafka: produce: %w", err)
 	}
-	// Read before the ledger has it: an asynchronous ticket may then be
-	// recycled at any time (see oneTickets).
-	wait := t.done != nil
-	if err := sh.add(t); err != nil {
-		return nil, p.refuse(t, err)
+	// Once the ledger has them, pooled slots may be recycled at any time.
+	if err := sh.add(&d); err != nil {
+		return nil, p.refuse(&d, err)
 	}
-	if !wait {
-		return nil, nil
+	return d.t, nil
+}
+
+// prepare gives m, the message of s, the default topic and the trace
+// context of ctx. The slot keeps its own copy when the writer's is another.
+func (p *Producer) prepare(ctx context.Context, m *kafka.Message, s *slot) {
+	if m.Topic == "" {
+		m.Topic = p.topic
 	}
-	return t, nil
+	if p.cfg.propagator != nil {
+		m.Headers = p.cfg.propagator.Inject(ctx, m.Headers)
+	}
+	if &s.msg[0] != m {
+		s.msg[0].Topic, s.msg[0].Headers = m.Topic, m.Headers
+	}
 }
 
 // noteFailure keeps the first failure after Halt began, for its error.

@@ -3,6 +3,7 @@ package flexkafka_test
 import (
 	"context"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -60,11 +61,19 @@ func BenchmarkProduceAsync(b *testing.B) {
 		func() { benchFlexAsync(b, c, run, "flex", flexkafka.DefaultMaxBuffered, total) },
 		func() { benchFlexAsync(b, c, run, "flex-bound-burst", total, total) },
 	}
+	names := []string{"raw", "flex", "flex-bound-burst"}
+	defer pprof.SetGoroutineLabels(context.Background())
 	b.ResetTimer()
 	b.StopTimer()
+	// Every order of the sides in turn, so that each follows each other
+	// as often: a side's cost depends on the heap its predecessor left.
+	orders := [][]int{{0, 1, 2}, {1, 2, 0}, {2, 0, 1}, {0, 2, 1}, {2, 1, 0}, {1, 0, 2}}
 	for i := range b.N {
-		for j := range sides {
-			sides[(i+j)%len(sides)]()
+		for _, k := range orders[i%len(orders)] {
+			// Labelled, with the goroutines each side starts, for
+			// go tool pprof -tagfocus=side=flex (or raw).
+			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("side", names[k])))
+			sides[k]()
 		}
 	}
 	elapsed.report(b, b.N*writers*each, "raw")

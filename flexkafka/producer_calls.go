@@ -17,10 +17,6 @@ type calls struct {
 
 const closedBit = 1 << 62
 
-func newCalls() *calls {
-	return &calls{idle: make(chan struct{})}
-}
-
 // enter begins a call. It reports false, and the call must not go on,
 // once close was called.
 func (c *calls) enter() bool {

@@ -29,37 +29,24 @@ var ErrNotAcknowledged = errors.New("flexkafka: message not acknowledged")
 // Claims need no atomics: completions claim under Producer.outcomes held
 // shared, each its own batch's slots (kafka-go completes a message once);
 // the sweep and refuse claim under it held alone.
+//
+// The slot of an asynchronous call's message comes from a pool, with room
+// for the message: the sweep reports the message from there. Such a slot
+// goes back to the pool once settled, when nothing else may touch it (see
+// slots). A synchronous call's slots are in its ticket.
 
-// ticket tracks the messages of one Produce call.
-type ticket struct {
-	msgs  []kafka.Message // as given to the writer: WriterData is the slot
-	slots []slot
-	left  atomic.Int64 // messages without an outcome
-
-	// A pooled ticket (asynchronous, one message) is recycled by the
-	// ledger's pass that finds it settled (see oneTickets).
-	pooled bool
-
-	// A synchronous call waits on done, closed once left is zero. waiter
-	// says whether the caller still waits, so that the outcome of a call
-	// that stopped waiting is logged instead of being lost.
-	done   chan struct{}
-	waiter atomic.Uint32
-}
-
-// States of ticket.waiter.
-const (
-	waiting uint32 = iota // the caller waits for done
-	gone                  // the caller stopped waiting (its context was done)
-	served                // the outcome is the caller's
-)
-
+// slot records the outcome of one message. Its fields fit in one cache
+// line, the only one of a pooled slot that its completion and the
+// ledger's pass touch: the message it holds is written and cleared by the
+// producing goroutines only.
 type slot struct {
-	t       *ticket
-	i       int
-	data    any // the caller's WriterData
+	settled atomic.Bool // the last write of the completion that claimed it
 	claimed bool
-	err     error // the outcome, written by whoever claimed the slot
+	pooled  bool
+	t       *ticket           // a synchronous call's ticket, else nil
+	data    any               // the caller's WriterData
+	err     error             // the outcome, written by whoever claimed the slot
+	msg     *[1]kafka.Message // the message as given to the writer
 }
 
 // claim makes s's outcome err. It reports false when s already has one.
@@ -74,79 +61,141 @@ func (s *slot) claim(err error) bool {
 
 // message returns the message of s as the caller gave it.
 func (s *slot) message() kafka.Message {
-	m := s.t.msgs[s.i]
+	m := s.msg[0]
 	m.WriterData = s.data
 	return m
 }
 
+// seal makes s the slot of m, keeping the caller's WriterData.
+func (s *slot) seal(m *[1]kafka.Message, t *ticket, pooled bool) {
+	s.claimed, s.pooled, s.t, s.data, s.err, s.msg = false, pooled, t, m[0].WriterData, nil, m
+	s.settled.Store(false)
+	m[0].WriterData = s
+}
+
+// pooledSlot is a slot with room for its message, 256 bytes: the size
+// class keeps it on a 64-byte boundary, so the slot is on one cache line.
+type pooledSlot struct {
+	s slot
+	m [1]kafka.Message
+	_ [256 - 56 - 152]byte
+}
+
+// slots recycles the slots of asynchronous calls, whose allocation, and
+// cache misses, were the largest part of the producer's cost per message.
+// A slot goes back to the pool only from the ledger, under its shard's
+// lock, once settled: nothing else may then touch it.
+//   - The completion that claimed it wrote settled last, and kafka-go
+//     calls Completion once per batch: no late completion can reach a slot
+//     that a completion settled.
+//   - Its Produce call let go of it when it handed it to the ledger.
+//   - The sweep cannot hold it: the sweep closes the ledger, after which
+//     the ledger recycles nothing, and it ends every slot the ledger holds
+//     then (without settling them: they are never recycled).
+//
+// A slot that its call refused after the sweep, or whose write kafka-go
+// refused (its error may keep the message), is never recycled: the garbage
+// collector takes it.
+var slots = sync.Pool{New: func() any {
+	ps := &pooledSlot{}
+	ps.s.msg = &ps.m
+	return &ps.s
+}}
+
+// recycle gives a settled pooled slot back, without the caller's message
+// and WriterData.
+func (s *slot) recycle() {
+	s.msg[0] = kafka.Message{}
+	s.t, s.data, s.err = nil, nil, nil
+	slots.Put(s)
+}
+
+// handover is what one Produce call hands to the writer.
+type handover struct {
+	out   []kafka.Message // as given to the writer: WriterData is the slot
+	slots []*slot         // nil for one message: its slot is one
+	one   *slot
+	t     *ticket // a synchronous call's, else nil
+}
+
+// slot returns the slot of the i-th message. (One message's slot is not
+// in a slice of the handover's own: that pointer to itself would move every
+// handover to the heap.)
+func (h *handover) slot(i int) *slot {
+	if h.slots == nil {
+		return h.one
+	}
+	return h.slots[i]
+}
+
+// ticket tracks the messages of one synchronous Produce call.
+type ticket struct {
+	msgs  []kafka.Message // as given to the writer
+	slots []slot
+	left  atomic.Int64 // messages without an outcome
+
+	// The caller waits on done, closed once left is zero. waiter says
+	// whether the caller still waits, so that the outcome of a call that
+	// stopped waiting is logged instead of being lost.
+	done   chan struct{}
+	waiter atomic.Uint32
+}
+
+// States of ticket.waiter.
+const (
+	waiting uint32 = iota // the caller waits for done
+	gone                  // the caller stopped waiting (its context was done)
+	served                // the outcome is the caller's
+)
+
 // oneTicket is a ticket with room for one message and its slot: a
-// single-message Produce, the usual shape, costs one allocation, or none
-// when asynchronous.
+// synchronous single-message Produce costs one allocation.
 type oneTicket struct {
 	t ticket
 	s [1]slot
 	m [1]kafka.Message
 }
 
-func newOneTicket() *ticket {
-	one := &oneTicket{}
-	t := &one.t
-	t.slots, t.msgs = one.s[:], one.m[:]
-	return t
-}
-
-// oneTickets recycles the tickets of asynchronous single-message calls,
-// whose allocation was the largest part of the producer's cost per
-// message. A ticket goes back to the pool only from the ledger's pass that
-// finds it settled, under its shard's lock, and once nothing else may touch
-// it:
-//   - the completion that settled it touches it no more: settle reads
-//     nothing of a pooled ticket after its last decrement of left, and
-//     kafka-go calls Completion once per batch (no late completion can
-//     reach a ticket that a completion settled);
-//   - its Produce call let go of it when it added it to the ledger;
-//   - the sweep cannot hold it: the sweep closes the ledger, after which
-//     no pass runs, and it ends every ticket the ledger holds then.
-//
-// A ticket settled before its call added it, swept, refused, or whose
-// write kafka-go refused (its error may keep the messages) is never
-// recycled: the garbage collector takes it.
-var oneTickets = sync.Pool{New: func() any { return newOneTicket() }}
-
-// recycle gives a settled pooled ticket back, without the caller's
-// messages and WriterData.
-func (t *ticket) recycle() {
-	clear(t.msgs)
-	clear(t.slots)
-	oneTickets.Put(t)
-}
-
-// newTicket returns a ticket for n messages, to be filled in t.msgs and
-// then sealed.
-func newTicket(n int, sync bool) *ticket {
-	var t *ticket
+// fill makes d the handover of msgs, each with its slot.
+func (d *handover) fill(msgs []kafka.Message, sync bool) {
+	n := len(msgs)
 	switch {
-	case n == 1 && !sync:
-		t = oneTickets.Get().(*ticket)
-		t.pooled = true
-	case n == 1:
-		t = newOneTicket()
-	default:
-		t = &ticket{slots: make([]slot, n), msgs: make([]kafka.Message, n)}
-	}
-	if sync {
+	case sync:
+		var t *ticket
+		if n == 1 {
+			one := &oneTicket{}
+			t = &one.t
+			t.slots, t.msgs = one.s[:], one.m[:]
+		} else {
+			t = &ticket{slots: make([]slot, n), msgs: make([]kafka.Message, n)}
+		}
 		t.done = make(chan struct{})
+		t.left.Store(int64(n))
+		copy(t.msgs, msgs)
+		d.t, d.out, d.one = t, t.msgs, &t.slots[0]
+		if n > 1 {
+			d.slots = make([]*slot, n)
+		}
+		for i := range t.msgs {
+			t.slots[i].seal((*[1]kafka.Message)(t.msgs[i:]), t, false)
+			if n > 1 {
+				d.slots[i] = &t.slots[i]
+			}
+		}
+	case n == 1:
+		s := slots.Get().(*slot)
+		s.msg[0] = msgs[0]
+		s.seal(s.msg, nil, true)
+		d.out, d.one = s.msg[:], s
+	default:
+		d.out, d.slots = make([]kafka.Message, n), make([]*slot, n)
+		for i := range msgs {
+			s := slots.Get().(*slot)
+			s.msg[0] = msgs[i]
+			s.seal(s.msg, nil, true)
+			d.out[i], d.slots[i] = s.msg[0], s
+		}
 	}
-	return t
-}
-
-// seal gives each message its slot, keeping the caller's WriterData.
-func (t *ticket) seal() {
-	for i := range t.msgs {
-		t.slots[i] = slot{t: t, i: i, data: t.msgs[i].WriterData}
-		t.msgs[i].WriterData = &t.slots[i]
-	}
-	t.left.Store(int64(len(t.msgs)))
 }
 
 // result is the outcome of a synchronous call: nil when every message was
@@ -213,28 +262,29 @@ func containsErr(errs []error, err error) bool {
 	return false
 }
 
-// ledger holds the tickets whose messages may be in the writer without an
-// outcome, for the sweep to find them. Every Produce call adds its ticket,
-// so the ledger is split in shards, each under its own lock. A ticket is
-// not removed when its last message gets an outcome, which would cost the
-// writer's goroutines a lock per ticket: a shard drops its settled tickets
-// when it has grown to twice what it held after the last such pass, so it
-// holds at most about twice the tickets still unsettled.
+// ledger holds the slots whose messages may be in the writer without an
+// outcome, for the sweep to find them. Every Produce call adds its slots,
+// so the ledger is split in shards, each under its own lock. A slot is
+// not removed when its message gets an outcome, which would cost the
+// writer's goroutines a lock per message: a shard drops its settled slots
+// (and recycles the pooled ones) when it has grown to twice what it held
+// after the last such pass, so it holds at most about twice the slots still
+// unsettled.
 type ledger struct {
 	shards [ledgerShards]shard
 }
 
 const (
 	ledgerShards   = 16
-	minShardLength = 64 // tickets a shard holds before its first pass
+	minShardLength = 64 // slots a shard holds before its first pass
 )
 
 type shard struct {
-	mu      sync.Mutex
-	tickets []*ticket
-	limit   int      // length that triggers the next pass
-	swept   error    // once set, by the sweep, no ticket is added
-	_       [72]byte // 128 bytes: shards on separate cache line pairs
+	mu    sync.Mutex
+	slots []*slot
+	limit int      // length that triggers the next pass
+	swept error    // once set, by the sweep, no slot is added
+	_     [72]byte // 128 bytes: shards on separate cache line pairs
 }
 
 // shard returns the shard of the n-th Produce call.
@@ -242,46 +292,52 @@ func (l *ledger) shard(n uint64) *shard {
 	return &l.shards[n%ledgerShards]
 }
 
-// add records t, unless the sweep happened: then it returns the sweep's
-// error, and the caller settles t itself.
-func (sh *shard) add(t *ticket) error {
+// add records slots, unless the sweep happened: then it returns the
+// sweep's error, and the caller ends them itself.
+func (sh *shard) add(h *handover) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if sh.swept != nil {
 		return sh.swept
 	}
-	if t.left.Load() == 0 {
-		return nil // completions settled it already
-	}
-	if len(sh.tickets) >= sh.limit {
-		live := sh.tickets[:0]
-		for _, u := range sh.tickets {
-			switch {
-			case u.left.Load() > 0:
-				live = append(live, u)
-			case u.pooled:
-				u.recycle()
-			}
+	if len(sh.slots) >= sh.limit {
+		live := sh.slots[:0]
+		for _, s := range sh.slots {
+			live = keep(live, s)
 		}
-		clear(sh.tickets[len(live):]) // let the settled ones go
-		sh.tickets = live
+		clear(sh.slots[len(live):]) // let the settled ones go
+		sh.slots = live
 		sh.limit = max(minShardLength, 2*len(live))
 	}
-	sh.tickets = append(sh.tickets, t)
+	for i := range h.out {
+		sh.slots = keep(sh.slots, h.slot(i))
+	}
 	return nil
 }
 
-// close hands over the tickets and refuses new ones with err.
-func (l *ledger) close(err error) []*ticket {
-	var out []*ticket
+// keep appends s to live unless it is settled; a settled pooled slot is
+// recycled.
+func keep(live []*slot, s *slot) []*slot {
+	switch {
+	case !s.settled.Load():
+		return append(live, s)
+	case s.pooled:
+		s.recycle()
+	}
+	return live
+}
+
+// close hands over the slots and refuses new ones with err.
+func (l *ledger) close(err error) []*slot {
+	var out []*slot
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
 		if sh.swept == nil {
 			sh.swept = err
 		}
-		out = append(out, sh.tickets...)
-		sh.tickets = nil
+		out = append(out, sh.slots...)
+		sh.slots = nil
 		sh.mu.Unlock()
 	}
 	return out
@@ -292,9 +348,10 @@ func (l *ledger) close(err error) []*ticket {
 // The counters are updated before any synchronous caller is woken, so that
 // its Stats agree with what Produce returned.
 //
-// It costs no allocation and, past the claims, one atomic operation per
-// ticket and a few per batch: a first pass claims the slots, a second
-// settles the tickets, consecutive messages of a ticket together.
+// It costs no allocation and, per message, a write to one cache line (its
+// slot) past kafka-go's own: a first pass claims the slots, a second gives
+// each message back its WriterData, settles its slot and, for a
+// synchronous call, its ticket (consecutive messages of a ticket together).
 func (p *Producer) completed(msgs []kafka.Message, err error) {
 	p.outcomes.RLock()
 	defer p.outcomes.RUnlock()
@@ -323,9 +380,11 @@ func (p *Producer) completed(msgs []kafka.Message, err error) {
 			continue
 		}
 		msgs[i].WriterData = s.data
-		if s.t != run {
+		t := s.t
+		s.settled.Store(true) // a pooled slot may now be recycled: s is not read again
+		if t != run {
 			p.settle(run, n)
-			run, n = s.t, 0
+			run, n = t, 0
 		}
 		n++
 	}
@@ -365,28 +424,16 @@ func (p *Producer) outcome(n int, err error) {
 	p.buffer.give(n)
 }
 
-// settle records that n messages of t have their outcome; the last one
-// finishes t.
+// settle records that n messages of the synchronous call of t have their
+// outcome; the last one wakes the caller.
 func (p *Producer) settle(t *ticket, n int) {
-	if t == nil || n == 0 {
+	if t == nil || n == 0 || t.left.Add(-int64(n)) > 0 {
 		return
 	}
-	if t.pooled {
-		// Once settled, the ledger's next pass may recycle it: nothing to
-		// read after this (see oneTickets). The pass clears its messages.
-		t.left.Add(-int64(n))
-		return
-	}
-	if t.left.Add(-int64(n)) > 0 {
-		return
-	}
-	// The ledger may keep t a while: let the caller's keys and values go.
-	// The writer has read them all (each was queued before its outcome)
-	// and the sweep reads only messages without one.
+	// The ledger may keep its slots a while: let the caller's keys and
+	// values go. The writer has read them all (each was queued before its
+	// outcome) and the sweep reads only messages without one.
 	clear(t.msgs)
-	if t.done == nil {
-		return // async: each failure was reported with its batch
-	}
 	if !t.waiter.CompareAndSwap(waiting, served) {
 		p.logOrphan(t)
 	}
@@ -422,64 +469,68 @@ func (p *Producer) report(msgs []kafka.Message, err error) {
 }
 
 // sweep ends every message still without an outcome with err, and refuses
-// the tickets of Produce calls still in progress. It waits for the
+// the slots of Produce calls still in progress. It waits for the
 // completions in progress, so that when it returns every message accepted
 // has been counted, and, if it failed, reported. It returns how many it
 // ended.
 func (p *Producer) sweep(err error) int {
 	p.outcomes.Lock()
 	defer p.outcomes.Unlock()
-	total := 0
-	var report []kafka.Message
-	for _, t := range p.ledger.close(err) {
-		n := 0
-		for i := range t.slots {
-			s := &t.slots[i]
-			if !s.claim(err) {
-				continue
-			}
-			n++
-			if t.done == nil {
-				report = append(report, s.message())
-				if len(report) == p.cfg.batchSize {
-					p.report(report, err)
-					report = nil
-				}
-			}
+	var ended []*slot
+	for _, s := range p.ledger.close(err) {
+		if s.claim(err) {
+			ended = append(ended, s)
 		}
-		p.outcome(n, err)
-		p.settle(t, n)
-		total += n
 	}
+	p.outcome(len(ended), err)
+	var report []kafka.Message
+	var run *ticket
+	n := 0
+	for _, s := range ended {
+		if s.t == nil {
+			report = append(report, s.message())
+			if len(report) == p.cfg.batchSize {
+				p.report(report, err)
+				report = nil
+			}
+			continue
+		}
+		if s.t != run { // a call's slots are together in one shard
+			p.settle(run, n)
+			run, n = s.t, 0
+		}
+		n++
+	}
+	p.settle(run, n)
 	if len(report) > 0 {
 		p.report(report, err)
 	}
-	return total
+	return len(ended)
 }
 
-// refuse ends the messages of t that the writer took after the sweep: the
+// refuse ends the messages of d that the writer took after the sweep: the
 // Produce call fails with err for them instead of accepting them. Those
 // that a completion ended first keep that outcome (and, in async mode,
 // were reported with it).
-func (p *Producer) refuse(t *ticket, err error) error {
+func (p *Producer) refuse(d *handover, err error) error {
 	p.outcomes.Lock()
 	var werrs kafka.WriteErrors
 	n := 0
-	for i := range t.slots {
-		if t.slots[i].claim(err) {
+	for i := range d.out {
+		if d.slot(i).claim(err) {
 			if werrs == nil {
-				werrs = make(kafka.WriteErrors, len(t.slots))
+				werrs = make(kafka.WriteErrors, len(d.out))
 			}
 			werrs[i] = err
 			n++
 		}
 	}
 	p.outcome(n, err)
-	p.settle(t, n)
+	p.settle(d.t, n)
 	p.outcomes.Unlock()
-	if t.done != nil {
-		<-t.done
-		return t.result()
+	if d.t != nil {
+		<-d.t.done
+		return d.t.result()
 	}
 	if werrs == nil {
 		return nil

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// TestAuditPasses runs a short load with every kind of request against
+// the order system (SQLite, in-process broker) and audits it with every
+// check: the workflow settles and nothing is violated.
+func TestAuditPasses(t *testing.T) {
+	t.Parallel()
+	p := startOrders(t)
+	var out strings.Builder
+	err := run(context.Background(), []string{
+		"-url", p.api, "-ops-url", p.ops, "-database-url", "sqlite:" + p.dbPath,
+		"-rate", "20", "-d", "2s", "-mix", "get=1,list=0.5,cancel=0.3",
+		"-audit", "-settle", "30s",
+	}, &out, new(strings.Builder), false)
+	if err != nil {
+		t.Fatalf("run = %v, want nil; output:\n%s\nthe order system's log:\n%s", err, &out, p.log)
+	}
+	for _, want := range []string{
+		"errors: none", "audit: settled after", "audit: ok, no violation",
+		"  create ", "  get ", "  list ", "  cancel ", "shipped ",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+	if strings.Contains(out.String(), "skipped") {
+		t.Errorf("a check was skipped:\n%s", &out)
+	}
+}
+
+// TestAuditFails audits an order system whose workflow cannot finish: its
+// relay publishes nothing (polling every hour), a malformed event was
+// dead-lettered, and the database holds a paid order going nowhere and an
+// expired order that was paid. The audit names each violation and run
+// returns an *auditFailedError (exit status 1).
+func TestAuditFails(t *testing.T) {
+	t.Parallel()
+	broker := testBroker(t)
+	p := startOrders(t, "ORDERS_OUTBOX_INTERVAL=1h", "FLEX_KAFKA_BROKERS="+broker)
+	deadLetter(t, p, broker)
+	stuck, expiredPaid := injectBadOrders(t, p)
+
+	var out strings.Builder
+	err := run(context.Background(), []string{
+		"-url", p.api, "-ops-url", p.ops, "-database-url", "sqlite:" + p.dbPath,
+		"-rate", "10", "-d", "1s", "-audit", "-settle", "1s",
+	}, &out, new(strings.Builder), false)
+	var failed *auditFailedError
+	if !errors.As(err, &failed) {
+		t.Fatalf("run = %v, want an *auditFailedError; output:\n%s", err, &out)
+	}
+	for _, want := range []string{
+		"audit: not settled within -settle 1s",
+		"VIOLATION not-final: order ord_", // loadgen's own orders, never paid
+		"VIOLATION outbox-backlog: ",
+		"VIOLATION dead-letters: orders_kafka_consumer_dead_lettered_total is 1, more than the 0 allowed",
+		fmt.Sprintf("VIOLATION stuck: order %s is still paid", stuck),
+		fmt.Sprintf("VIOLATION expired-and-paid: order %s is expired, and its orders.paid event is in the outbox", expiredPaid),
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, &out)
+		}
+	}
+	if got := err.Error(); !strings.Contains(got, "dead-letters 1, expired-and-paid 1, not-final ") || !strings.Contains(got, "outbox-backlog 1, stuck 1)") {
+		t.Errorf("error = %q, want the count of each check", got)
+	}
+
+	// The same, with one dead letter allowed: that check passes.
+	out.Reset()
+	err = run(context.Background(), []string{
+		"-url", p.api, "-ops-url", p.ops, "-d", "100ms", "-mix", "get=0", "-audit", "-settle", "0s", "-max-dead-letters", "1",
+	}, &out, new(strings.Builder), false)
+	if !errors.As(err, &failed) || strings.Contains(out.String(), "dead-letters") {
+		t.Errorf("with -max-dead-letters 1: %v, want an audit failure without dead-letters:\n%s", err, &out)
+	}
+}
+
+// testBroker starts a Kafka broker in the test's process (over TCP), for
+// the order system and for the test to inject messages.
+func testBroker(t *testing.T) string {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	return cluster.ListenAddrs()[0]
+}
+
+// deadLetter publishes a malformed event to orders.created and waits until
+// the payments consumer has dead-lettered it.
+func deadLetter(t *testing.T, p *ordersProc, broker string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	w := &kafka.Writer{Addr: kafka.TCP(broker), Topic: "orders.created", BatchTimeout: time.Millisecond}
+	defer w.Close()
+	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("x"), Value: []byte("not an event")}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := scrapeSum(ctx, newClient(p.ops, 5*time.Second, 1, nil).http, p.ops+"/metrics", deadLetterMetric)
+		if err == nil && n == 1 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("not dead-lettered within %v (%v, %v); the order system's log:\n%s", waitTimeout, n, err, p.log)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// injectBadOrders writes two orders into the database behind the order
+// system's back: one paid whose event was never written (it stays paid),
+// and one expired with an orders.paid event in the outbox, marked sent.
+func injectBadOrders(t *testing.T, p *ordersProc) (stuck, expiredPaid string) {
+	t.Helper()
+	db := writableDB(t, p.dbPath)
+	now := time.Now().UnixMilli()
+	stuck, expiredPaid = "ord_stuckstuckstuck", "ord_expiredbutpaid"
+	for _, q := range []string{
+		fmt.Sprintf(`INSERT INTO orders (id, customer, status, total_cents, created_at, updated_at) VALUES ('%s', 'test', 'paid', 100, %d, %d)`, stuck, now, now),
+		fmt.Sprintf(`INSERT INTO orders (id, customer, status, total_cents, created_at, updated_at) VALUES ('%s', 'test', 'expired', 100, %d, %d)`, expiredPaid, now, now),
+		fmt.Sprintf(`INSERT INTO outbox (topic, msg_key, payload, created_at, sent_at) VALUES ('orders.paid', '%s', '{}', %d, %d)`, expiredPaid, now, now),
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return stuck, expiredPaid
+}

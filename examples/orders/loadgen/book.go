@@ -58,6 +58,13 @@ func (b *book) orders() []string {
 	return slices.Clone(b.ids)
 }
 
+// count returns the number of orders created.
+func (b *book) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.ids)
+}
+
 // takeUncertain returns the creates of unknown outcome and forgets them.
 func (b *book) takeUncertain() []createAttempt {
 	b.mu.Lock()

@@ -16,33 +16,40 @@ func isTerminal(f *os.File) bool {
 }
 
 // showProgress writes a progress line to w once a second until ctx is
-// done: elapsed time, requests per second over the last second, errors
-// and p99 so far. On a terminal the line is rewritten in place.
+// done: elapsed time, requests per second since the last line, errors and
+// p99 so far. On a terminal the line is rewritten in place, and cleared at
+// the end; elsewhere each is a line of its own, and a last one is written
+// at the end.
 func showProgress(ctx context.Context, w io.Writer, terminal bool, s *stats, b *book) {
 	start := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var last uint64
-	end := "\n"
-	if terminal {
-		end = "\033[K" // clear the rest of the line
+	var lastCount uint64
+	lastTime := start
+	write := func() {
+		now := time.Now()
+		p := s.progress()
+		line := fmt.Sprintf("%4.0fs %7.1f req/s %8d requests %5d errors  p99 %9s %7d orders",
+			now.Sub(start).Seconds(), float64(p.requests-lastCount)/now.Sub(lastTime).Seconds(),
+			p.requests, p.errors, ms(p.p99), b.count())
+		lastCount, lastTime = p.requests, now
+		if terminal {
+			fmt.Fprint(w, "\r"+line+"\033[K") // clear the rest of the line
+		} else {
+			fmt.Fprintln(w, line)
+		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			if terminal {
 				fmt.Fprint(w, "\r\033[K")
+			} else {
+				write()
 			}
 			return
 		case <-tick.C:
+			write()
 		}
-		p := s.progress()
-		line := fmt.Sprintf("%4.0fs %7.1f req/s %8d requests %5d errors  p99 %9s %7d orders",
-			time.Since(start).Seconds(), float64(p.requests-last), p.requests, p.errors, ms(p.p99), len(b.orders()))
-		last = p.requests
-		if terminal {
-			line = "\r" + line
-		}
-		fmt.Fprint(w, line+end)
 	}
 }

@@ -25,11 +25,13 @@ import (
 // burst.
 //
 // Each side gets a fresh topic, writer and transport, is warmed up
-// (metadata, connections) outside the timer, and the order of the sides
-// rotates from one iteration to the next, so that none always runs first
-// (on a cold heap, or with the broker holding less). Besides the rates, it
-// reports the process CPU time per message of each side over raw's
-// (cpu-x-raw, from getrusage: the in-process broker's work included).
+// (metadata, connections) and starts from a collected heap, outside the
+// timer. The sides run in every order in turn: a side's cost depends on
+// the heap that the one before left, so a fixed order (raw always first)
+// is not neutral. Use a -benchtime that is a multiple of 6. Besides the
+// rates, it reports the process CPU time per message of each side over
+// raw's (cpu-x-raw, from getrusage: the in-process broker's work
+// included).
 func BenchmarkProduceAsync(b *testing.B) {
 	const writers, each = 4, flexkafka.DefaultMaxBuffered / 2
 	const total = writers*each + 1 // with the warm-up message

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -80,6 +81,9 @@ type pooledSlot struct {
 	m [1]kafka.Message
 	_ [256 - 56 - 152]byte
 }
+
+// Fails to compile unless a pooledSlot is 256 bytes.
+var _ = [1]struct{}{}[unsafe.Sizeof(pooledSlot{})-256]
 
 // slots recycles the slots of asynchronous calls, whose allocation, and
 // cache misses, were the largest part of the producer's cost per message.

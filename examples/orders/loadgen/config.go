@@ -136,10 +136,18 @@ func openDB(raw string) (*sql.DB, error) {
 		path := strings.TrimPrefix(raw, "sqlite:")
 		db, err = sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
 	default:
-		return nil, fmt.Errorf("loadgen: invalid -database-url %q: want postgres://… or sqlite:PATH", raw)
+		return nil, fmt.Errorf("loadgen: invalid -database-url %q: want postgres://… or sqlite:PATH", redact(raw))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loadgen: open -database-url %q: %w", raw, err)
+		return nil, fmt.Errorf("loadgen: open -database-url %q: %w", redact(raw), err)
 	}
 	return db, nil
+}
+
+// redact hides the password of a database URL in messages.
+func redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return "(unparsable URL)"
 }

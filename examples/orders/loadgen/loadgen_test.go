@@ -226,3 +226,44 @@ func injectBadOrders(t *testing.T, p *ordersProc) (stuck, expiredPaid string) {
 	}
 	return stuck, expiredPaid
 }
+
+func TestInvalidFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-url", "localhost:8080"}, `loadgen: invalid -url "localhost:8080": want http://host:port`},
+		{[]string{"-rate", "0"}, `loadgen: invalid -rate 0: want more than 0`},
+		{[]string{"-c", "-1"}, `loadgen: invalid -c -1: want 0 (use -rate) or more`},
+		{[]string{"-d", "0s"}, `loadgen: invalid -d 0s: want more than 0`},
+		{[]string{"-mix", "get=2"}, `loadgen: invalid -mix "get=2": "get=2" is not name=probability, with a probability from 0 to 1`},
+		{[]string{"-mix", "buy=0.5"}, `loadgen: invalid -mix "buy=0.5": unknown "buy", want get, list or cancel`},
+		{[]string{"-database-url", "mysql://u:secret@h/db"}, `loadgen: invalid -database-url "mysql://u:xxxxx@h/db": want postgres://… or sqlite:PATH`},
+		{[]string{"extra"}, `loadgen: unexpected arguments ["extra"]`},
+	} {
+		err := run(context.Background(), tc.args, new(strings.Builder), new(strings.Builder), false)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("run(%q) = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestSumSamples reads a metric from a Prometheus text exposition, with
+// and without labels, ignoring comments and metrics whose names only
+// start the same.
+func TestSumSamples(t *testing.T) {
+	text := `# HELP orders_kafka_consumer_dead_lettered_total Messages published to the dead-letter topic.
+# TYPE orders_kafka_consumer_dead_lettered_total counter
+orders_kafka_consumer_dead_lettered_total{group="orders-payments",topic="orders.created"} 2
+orders_kafka_consumer_dead_lettered_total{group="orders-shipping",topic="orders.paid"} 1.5 1700000000000
+orders_kafka_consumer_dead_lettered_total_other 100
+orders_kafka_consumer_dead_lettered_total 3
+`
+	got, err := sumSamples(strings.NewReader(text), deadLetterMetric)
+	if err != nil || got != 6.5 {
+		t.Errorf("sumSamples = %v, %v, want 6.5", got, err)
+	}
+	if _, err := sumSamples(strings.NewReader(deadLetterMetric+"{a=\"b\"} x\n"), deadLetterMetric); err == nil {
+		t.Error("sumSamples of a malformed value: no error")
+	}
+}

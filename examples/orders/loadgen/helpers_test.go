@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +76,8 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 type ordersProc struct {
 	api    string // http://127.0.0.1:port
 	ops    string // the operations server
-	dbPath string // its SQLite file
+	dbPath string // its SQLite file, unless env gives a DATABASE_URL
+	dbURL  string // its database, for -database-url
 	log    *syncBuffer
 }
 
@@ -88,6 +91,12 @@ func startOrders(t *testing.T, env ...string) *ordersProc {
 	bin := ordersBinary(t)
 	dir := t.TempDir()
 	p := &ordersProc{dbPath: filepath.Join(dir, "orders.db"), log: new(syncBuffer)}
+	p.dbURL = "sqlite:" + p.dbPath
+	for _, kv := range env {
+		if u, ok := strings.CutPrefix(kv, "DATABASE_URL="); ok {
+			p.dbURL = u
+		}
+	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(cleanEnv(),
 		"ORDERS_SQLITE_PATH="+p.dbPath,
@@ -159,6 +168,39 @@ func startOrders(t *testing.T, env ...string) *ordersProc {
 		time.Sleep(20 * time.Millisecond) // polling readiness, as a load balancer does
 	}
 	return p
+}
+
+// testPostgres returns the URL of a schema of its own in the database of
+// DATABASE_URL, dropped when the test ends, and skips the test when
+// DATABASE_URL is not set.
+func testPostgres(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("DATABASE_URL")
+	if base == "" {
+		t.Skip("DATABASE_URL not set: PostgreSQL tests skipped")
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	schema := "loadgen_test_" + strings.ToLower(rand.Text()[:10])
+	if _, err := db.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatalf("DATABASE_URL is set but PostgreSQL is unusable: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema) // pgx sends it as a run-time parameter
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // cleanEnv is the test's environment without the variables that would

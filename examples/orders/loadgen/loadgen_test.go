@@ -14,14 +14,25 @@ import (
 )
 
 // TestAuditPasses runs a short load with every kind of request against
-// the order system (SQLite, in-process broker) and audits it with every
-// check: the workflow settles and nothing is violated.
+// the order system (SQLite, and PostgreSQL when DATABASE_URL is set; its
+// in-process broker) and audits it with every check, open and closed
+// loop: the workflow settles and nothing is violated.
 func TestAuditPasses(t *testing.T) {
 	t.Parallel()
-	p := startOrders(t)
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testAuditPasses(t, startOrders(t))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		testAuditPasses(t, startOrders(t, "DATABASE_URL="+testPostgres(t)))
+	})
+}
+
+func testAuditPasses(t *testing.T, p *ordersProc) {
 	var out strings.Builder
 	err := run(context.Background(), []string{
-		"-url", p.api, "-ops-url", p.ops, "-database-url", "sqlite:" + p.dbPath,
+		"-url", p.api, "-ops-url", p.ops, "-database-url", p.dbURL,
 		"-rate", "10", "-d", "2s", "-mix", "get=1,list=0.5,cancel=0.3",
 		"-audit", "-settle", "30s",
 	}, &out, new(strings.Builder), false)
@@ -48,7 +59,7 @@ func TestAuditPasses(t *testing.T) {
 	out.Reset()
 	var progress strings.Builder
 	err = run(context.Background(), []string{
-		"-url", p.api, "-ops-url", p.ops, "-database-url", "sqlite:" + p.dbPath,
+		"-url", p.api, "-ops-url", p.ops, "-database-url", p.dbURL,
 		"-c", "2", "-d", "1s", "-progress", "-audit", "-settle", "30s",
 	}, &out, &progress, false)
 	if err != nil || !strings.Contains(out.String(), "audit: ok, no violation") {
@@ -95,7 +106,7 @@ func TestAuditFails(t *testing.T) {
 
 	var out strings.Builder
 	err := run(context.Background(), []string{
-		"-url", p.api, "-ops-url", p.ops, "-database-url", "sqlite:" + p.dbPath,
+		"-url", p.api, "-ops-url", p.ops, "-database-url", p.dbURL,
 		"-rate", "10", "-d", "1s", "-audit", "-settle", "1s",
 	}, &out, new(strings.Builder), false)
 	var failed *auditFailedError

@@ -45,6 +45,13 @@ func newScheduler(ctx context.Context, cfg config, db *sql.DB, postgres bool, s 
 	if err != nil {
 		return nil, err
 	}
+	if after := cfg.reconcileAfter(); after >= cfg.PaymentTimeout {
+		// Legal, but a created order would reach the payment timeout before
+		// it is stuck: the reconcile job would re-drive paid orders only.
+		log.Warn("orders: "+envReconcileAfter+" is not shorter than "+envPaymentTimeout+
+			": created orders whose event is lost expire instead of being re-driven",
+			"reconcile_after", after, "payment_timeout", cfg.PaymentTimeout)
+	}
 	jobs := []cronJob{
 		{jobExpire, cfg.ExpirySpec, expireUnpaid(s, cfg.PaymentTimeout, cfg.reconcileAfter(), log)},
 		{jobReconcile, cfg.reconcileSpec(), reconcile(s, cfg.reconcileAfter(), cfg.PaymentTimeout, log)},

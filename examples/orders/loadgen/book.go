@@ -65,6 +65,13 @@ func (b *book) count() int {
 	return len(b.ids)
 }
 
+// uncertainCount returns the number of creates of unknown outcome.
+func (b *book) uncertainCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.uncertain)
+}
+
 // takeUncertain returns the creates of unknown outcome and forgets them.
 func (b *book) takeUncertain() []createAttempt {
 	b.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +86,7 @@ func TestTransportErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run = %v, want nil without -audit", err)
 	}
-	for _, want := range []string{" 0 created ", "errors: ", " (refused ", "orders by state at the end: no orders"} {
+	for _, want := range []string{" 0 created ", "errors: ", " (refused ", "creates of unknown outcome (no answer or 503 after every retry): ", "orders by state at the end: no orders"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, &out)
 		}
@@ -141,8 +142,8 @@ func TestAuditFails(t *testing.T) {
 
 // TestAuditChecksHistory drives the audit directly against a running order
 // system whose relay does nothing: an order answered 201 that the API does
-// not know is lost, and an order seen paid that ends cancelled is a
-// violation.
+// not know is lost, an order seen paid that ends cancelled is a violation,
+// and a create of unknown outcome is resolved with its Idempotency-Key.
 func TestAuditChecksHistory(t *testing.T) {
 	t.Parallel()
 	p := startOrders(t, "ORDERS_OUTBOX_INTERVAL=1h")
@@ -160,6 +161,14 @@ func TestAuditChecksHistory(t *testing.T) {
 	b.saw(id, "paid") // as if a GET had seen it paid before
 	lost := "ord_" + strings.Repeat("a", 26)
 	b.created(lost)
+	// A create committed whose 201 the client never saw (cancelled since):
+	// the audit sends it again with its key and finds the order.
+	unseen := randomOrder()
+	unseenID, res := c.create(ctx, unseen, 0)
+	if unseenID == "" || c.cancel(ctx, unseenID).status != 200 {
+		t.Fatalf("create and cancel: %d %s", res.status, res.body)
+	}
+	b.unknown(unseen)
 
 	rep, err := audit(ctx, c, b, auditConfig{settle: 0, loadEnd: time.Now()})
 	if err != nil {
@@ -177,8 +186,11 @@ func TestAuditChecksHistory(t *testing.T) {
 	if len(rep.violations) != 2 {
 		t.Errorf("violations = %s, want 2", got)
 	}
-	if got, want := fmt.Sprint(rep.states), "map[cancelled:1 missing:1]"; got != want {
+	if got, want := fmt.Sprint(rep.states), "map[cancelled:2 missing:1]"; got != want {
 		t.Errorf("states = %s, want %s", got, want)
+	}
+	if got := b.orders(); rep.resolved != 1 || !slices.Contains(got, unseenID) || len(got) != 3 {
+		t.Errorf("resolved %d creates, orders %q: want 1, and %s among 3", rep.resolved, got, unseenID)
 	}
 }
 

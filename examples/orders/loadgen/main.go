@@ -103,24 +103,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("loadgen: interrupted: %w", err)
 	}
+	c.observe = nil // the requests that follow are not the load's
 	if !cfg.audit {
-		states := map[string]int{}
-		final, missing := map[string]string{}, map[string]bool{}
-		lookUp(ctx, c, b, b.orders(), final, missing)
-		for _, id := range b.orders() {
-			switch {
-			case missing[id]:
-				states["missing"]++
-			case final[id] == "":
-				states["unknown"]++
-			default:
-				states[final[id]]++
-			}
-		}
-		printStates(stdout, "orders by state at the end", states)
+		printStates(stdout, "orders by state at the end", currentStates(ctx, c, b))
 		return nil
 	}
-	c.observe = nil // the audit's requests are not the load's
 	rep, err := audit(ctx, c, b, auditConfig{
 		settle: cfg.settle, db: cfg.db, opsURL: cfg.opsURL, maxDeadLetters: cfg.maxDeadLetters,
 		retries: cfg.load.retries, loadEnd: loadEnd,
@@ -133,4 +120,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 		return &auditFailedError{violations: rep.violations}
 	}
 	return nil
+}
+
+// currentStates returns how many of the orders of b are in each state
+// now ("missing" for a 404, "unknown" without an answer).
+func currentStates(ctx context.Context, c *client, b *book) map[string]int {
+	states := map[string]int{}
+	final, missing := map[string]string{}, map[string]bool{}
+	lookUp(ctx, c, b, b.orders(), final, missing)
+	for _, id := range b.orders() {
+		switch {
+		case missing[id]:
+			states["missing"]++
+		case final[id] == "":
+			states["unknown"]++
+		default:
+			states[final[id]]++
+		}
+	}
+	return states
 }

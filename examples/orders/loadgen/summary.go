@@ -36,6 +36,9 @@ func printSummary(w io.Writer, s *stats, lr loadResult, b *book) {
 	} else {
 		fmt.Fprintf(w, "  errors: %d (%s)\n", s.failures, countsLine(s.errors))
 	}
+	if n := b.uncertainCount(); n > 0 {
+		fmt.Fprintf(w, "  creates of unknown outcome (no answer or 503 after every retry): %d\n", n)
+	}
 	if s.conflict > 0 {
 		fmt.Fprintf(w, "  cancels too late (409, paid first): %d\n", s.conflict)
 	}
@@ -99,14 +102,18 @@ func printAudit(w io.Writer, rep *auditReport, settle time.Duration) {
 		fmt.Fprintf(w, "audit: skipped %s\n", s)
 	}
 	shown := map[string]int{}
+	var checks []string
 	for _, v := range rep.violations {
+		if shown[v.check] == 0 {
+			checks = append(checks, v.check)
+		}
 		shown[v.check]++
 		if shown[v.check] <= maxLinesPerCheck {
 			fmt.Fprintln(w, v)
 		}
 	}
-	for check, n := range shown {
-		if n > maxLinesPerCheck {
+	for _, check := range checks {
+		if n := shown[check]; n > maxLinesPerCheck {
 			fmt.Fprintf(w, "VIOLATION %s: … and %d more\n", check, n-maxLinesPerCheck)
 		}
 	}

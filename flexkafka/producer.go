@@ -38,18 +38,16 @@ type Producer struct {
 	dialer    *kafka.Dialer
 	topic     string // default topic, may be empty
 
-	// Each Produce call writes writes and accepted; completions write
-	// acked or failed; both write the buffer's count. Each group has cache
-	// lines of its own: a line written from two cores costs each a miss.
-	_        [64]byte
-	writes   calls // Produce calls handing messages to the writer; refused once Halt began
-	accepted atomic.Uint64
-	_        [64]byte
+	// What each Produce call writes, in one front (see front).
+	writes   *calls // Produce calls handing messages to the writer; refused once Halt began
+	accepted *atomic.Uint64
+	buffer   *buffer
+
 	// Outcomes. Every message counted in accepted ends in acked or failed;
-	// the ledger finds those still without one.
-	acked, failed atomic.Uint64
+	// the ledger finds those still without one. Completions write acked or
+	// failed: on lines of their own, that Produce calls do not read.
 	_             [64]byte
-	buffer        buffer
+	acked, failed atomic.Uint64
 	_             [64]byte
 	ledger        ledger
 	outcomes      sync.RWMutex // held shared by completions, alone by the sweep
@@ -79,11 +77,16 @@ func NewProducer(opts ...ProducerOption) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	f := &front{
+		writes: calls{idle: &idle{ch: make(chan struct{})}},
+		buffer: buffer{max: int64(cfg.maxBuffered), by: cfg.maxBufferedBy, block: !cfg.nonBlocking},
+	}
 	p := &Producer{
 		cfg:       cfg,
 		log:       cfg.logger.With("worker", "kafka-producer"),
-		buffer:    buffer{max: int64(cfg.maxBuffered), by: cfg.maxBufferedBy, block: !cfg.nonBlocking},
-		writes:    calls{idle: make(chan struct{})},
+		writes:    &f.writes,
+		accepted:  &f.accepted,
+		buffer:    &f.buffer,
 		halted:    make(chan struct{}),
 		flushed:   make(chan struct{}),
 		abandoned: make(chan struct{}),
@@ -335,7 +338,7 @@ func (p *Producer) beginHalt() {
 	p.failedAtHalt.Store(p.failed.Load())
 	close(p.halted)
 	go func() {
-		<-p.writes.idle
+		<-p.writes.idle.ch
 		p.writer.Close() // always nil: failures come through completed
 		// kafka-go's Close flushes every batch and waits for its
 		// completion; should it drop one, its messages still end here.

@@ -20,14 +20,15 @@ var ErrBufferFull = errors.New("flexkafka: producer buffer full")
 // room back when it is acknowledged or fails. Taking and giving are atomic;
 // the lock is only for those who wait.
 type buffer struct {
-	max   int64
-	by    string // the option or variable that set max, for errors
-	block bool
-
+	// Read or written by every call first (see front).
 	used    atomic.Int64
 	waiters atomic.Int64
-	mu      sync.Mutex
-	room    chan struct{} // closed when room is given back; nil while nobody waits
+	max     int64
+	block   bool
+
+	mu   sync.Mutex
+	room chan struct{} // closed when room is given back; nil while nobody waits
+	by   string        // the option or variable that set max, for errors
 }
 
 // take takes room for n messages. It waits for room while blocking, until

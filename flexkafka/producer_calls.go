@@ -3,6 +3,7 @@ package flexkafka
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // calls counts the Produce calls handing messages to the writer, and
@@ -10,9 +11,18 @@ import (
 // and the refusal, so that a call costs two atomic adds on it: a lock
 // plus a WaitGroup cost four writes to memory every Produce shares.
 type calls struct {
-	state    atomic.Int64 // closedBit, once closed, plus the calls in progress
-	idleOnce sync.Once
-	idle     chan struct{} // closed once closed with no call in progress
+	state atomic.Int64 // closedBit, once closed, plus the calls in progress
+	idle  *idle
+}
+
+// idle is closed once calls is closed with no call in progress.
+type idle struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (i *idle) close() {
+	i.once.Do(func() { close(i.ch) })
 }
 
 const closedBit = 1 << 62
@@ -30,7 +40,7 @@ func (c *calls) enter() bool {
 // leave ends a call that enter let in.
 func (c *calls) leave() {
 	if c.state.Add(-1) == closedBit {
-		c.idleOnce.Do(func() { close(c.idle) })
+		c.idle.close()
 	}
 }
 
@@ -38,6 +48,21 @@ func (c *calls) leave() {
 // when the last one leaves.
 func (c *calls) close() {
 	if c.state.Add(closedBit) == closedBit {
-		c.idleOnce.Do(func() { close(c.idle) })
+		c.idle.close()
 	}
 }
+
+// front is what every Produce call writes: the calls in progress, the
+// count of messages accepted and the buffer's count, all on its first
+// cache line. It is allocated alone, 128 bytes: that size class keeps it
+// on a 64-byte boundary. Each of them on a line of its own would cost a
+// call a cache miss for each, whenever another core wrote it last.
+type front struct {
+	writes   calls
+	accepted atomic.Uint64
+	buffer   buffer // its hot fields first
+	_        [40]byte
+}
+
+// Fails to compile unless a front is 128 bytes.
+var _ = [1]struct{}{}[unsafe.Sizeof(front{})-128]

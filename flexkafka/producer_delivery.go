@@ -480,8 +480,16 @@ func (p *Producer) report(msgs []kafka.Message, err error) {
 func (p *Producer) sweep(err error) int {
 	p.outcomes.Lock()
 	defer p.outcomes.Unlock()
+	held := p.ledger.close(err)
+	// With completions held off, the counters are still: when every
+	// message accepted has its outcome, no slot is left to claim, and the
+	// walk (a cache miss per slot the ledger still holds) can be saved.
+	// That is every Halt whose flush went through.
+	if p.acked.Load()+p.failed.Load() == p.accepted.Load() {
+		return 0
+	}
 	var ended []*slot
-	for _, s := range p.ledger.close(err) {
+	for _, s := range held {
 		if s.claim(err) {
 			ended = append(ended, s)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ const defaultDBTimeout = 5 * time.Second
 //	GET  /orders/{id}         one order
 //	GET  /orders?limit=N      the most recent orders, newest first
 //	POST /orders/{id}/cancel  cancel an order that is not paid yet
+//	GET  /openapi.json        the OpenAPI 3 document of these routes (openapi.json)
 //
 // Errors are RFC 9457 problem details (see problem): 400, 404, 409, 413 and
 // 422 for the request, 503 with Retry-After while the database is
@@ -51,15 +53,44 @@ func newAPI(s *store, cfg config, log *slog.Logger) *api {
 	return &api{store: s, log: log, idempotencyTTL: cfg.IdempotencyTTL}
 }
 
+// route is one route of the API: its ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	handle  http.HandlerFunc
+}
+
+// routes returns every route of the API. handler registers these and no
+// other, and openapi.json must describe exactly these (TestOpenAPIRoutes).
+func (a *api) routes() []route {
+	return []route{
+		{"POST /orders", a.create},
+		{"GET /orders", a.list},
+		{"GET /orders/{id}", a.get},
+		{"POST /orders/{id}/cancel", a.cancel},
+		{"GET /openapi.json", serveOpenAPI},
+	}
+}
+
 // handler returns the API's routes. Wrap the returned mux itself with the
 // metrics middleware, which labels requests by the mux's patterns.
 func (a *api) handler() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /orders", a.create)
-	mux.HandleFunc("GET /orders", a.list)
-	mux.HandleFunc("GET /orders/{id}", a.get)
-	mux.HandleFunc("POST /orders/{id}/cancel", a.cancel)
+	for _, r := range a.routes() {
+		mux.HandleFunc(r.pattern, r.handle)
+	}
 	return mux
+}
+
+// openAPI is the OpenAPI 3 document of the API, served at /openapi.json.
+//
+//go:embed openapi.json
+var openAPI []byte
+
+// serveOpenAPI serves openAPI. It needs no database, so it answers while
+// the database is unavailable too.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPI)
 }
 
 // dbContext returns the context of a request's database work.

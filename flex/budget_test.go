@@ -234,12 +234,14 @@ func TestHaltsAfterTheDeadlineAreReported(t *testing.T) {
 	})
 }
 
-// givingUp halts by abandoning its work when its context is done, and
-// reports that it did so cleanly.
+// givingUp halts by abandoning its work when its context is done, which
+// takes it 10ms (closing connections, say), and reports that it did so
+// cleanly.
 type givingUp struct{ *probe }
 
 func (g *givingUp) Halt(ctx context.Context) error {
 	<-ctx.Done()
+	time.Sleep(10 * time.Millisecond)
 	close(g.stop)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Group is a [Worker] made of independent workers that run together and
@@ -158,6 +159,15 @@ func (g *Group) Halt(ctx context.Context) error {
 	members := g.members
 	g.mu.Unlock()
 
+	// As Start does for its workers: the members' Halt context ends a
+	// moment before ctx, so that a member giving up at its deadline can
+	// still return and say how it ended.
+	mctx := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		mctx, cancel = context.WithDeadline(ctx, deadline.Add(-haltGrace(time.Until(deadline))))
+		defer cancel()
+	}
 	errs := make([]error, len(members))
 	var wg sync.WaitGroup
 	for i, m := range members {
@@ -169,7 +179,7 @@ func (g *Group) Halt(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = m.halt(ctx)
+			errs[i] = m.haltUntil(mctx, ctx)
 			m.cancelRun()
 		}()
 	}

@@ -187,3 +187,23 @@ func TestGroupRunContextCancelledWaitsForEveryMember(t *testing.T) {
 		}
 	})
 }
+
+// A member that gives up when its Halt context is done, and says it ended
+// cleanly, is reported by its own result, not as missing the deadline.
+func TestGroupMemberGivingUpAtItsDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &givingUp{newProbe("server")}
+		group := flex.NewGroup(g, newProbe("other"))
+		done := make(chan error, 1)
+		go func() { done <- group.Run(context.Background()) }()
+		<-g.started
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := group.Halt(ctx); err != nil {
+			t.Errorf("Halt = %v, want nil: the member that gave up at its deadline said it ended cleanly", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	})
+}

@@ -150,6 +150,9 @@ func (g *Group) watchReady(members []*member) {
 // errors of their Runs that Run has not returned, joined (each Run error is
 // returned once, by Run or by one Halt), and, if ctx is done first,
 // an error wrapping [ErrShutdownTimeout] naming the members still running.
+// Each member's Halt gets a context that ends a moment before ctx (100ms,
+// or a quarter of the time left if that is shorter), so that a member
+// giving up at its deadline can still report how it ended.
 // Halt is safe before Run, without Run, concurrently and more than once.
 func (g *Group) Halt(ctx context.Context) error {
 	g.mu.Lock()

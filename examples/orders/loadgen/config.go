@@ -25,6 +25,7 @@ type config struct {
 	db             *sql.DB // from -database-url; nil without
 	opsURL         string
 	maxDeadLetters float64
+	jsonPath       string // -json: where to write the report for programs; "" for none
 }
 
 // parseFlags reads the flags. An invalid value is reported naming the
@@ -47,6 +48,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	dbURL := fs.String("database-url", "", "with -audit, the order system's database, for the outbox, stuck and paid checks: postgres://… or sqlite:PATH")
 	fs.StringVar(&cfg.opsURL, "ops-url", "http://localhost:9090", `with -audit, the operations server, for the dead letters ("" skips the check)`)
 	fs.Float64Var(&cfg.maxDeadLetters, "max-dead-letters", 0, "with -audit, dead letters allowed")
+	fs.StringVar(&cfg.jsonPath, "json", "", "also write the summary and the audit as JSON to this `file`, for programs")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,13 +35,22 @@ func TestAuditPasses(t *testing.T) {
 
 func testAuditPasses(t *testing.T, p *ordersProc) {
 	var out strings.Builder
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
 	err := run(context.Background(), []string{
 		"-url", p.api, "-ops-url", p.ops, "-database-url", p.dbURL,
 		"-rate", "10", "-d", "2s", "-mix", "get=1,list=0.5,cancel=0.3",
-		"-audit", "-settle", "30s",
+		"-audit", "-settle", "30s", "-json", jsonPath,
 	}, &out, new(strings.Builder), false)
 	if err != nil {
 		t.Fatalf("run = %v, want nil; output:\n%s\nthe order system's log:\n%s", err, &out, p.log)
+	}
+	rep := readReport(t, jsonPath)
+	if rep.OrdersStarted != 20 || rep.OrdersCreated+rep.Unknown < 20 || rep.Latency["create"].N < 20 || rep.Latency["all"].P99 <= 0 {
+		t.Errorf("-json report: started %d, created %d, unknown %d, create latency %+v, want 20 started and created",
+			rep.OrdersStarted, rep.OrdersCreated, rep.Unknown, rep.Latency["create"])
+	}
+	if rep.Audit == nil || !rep.Audit.Settled || len(rep.Audit.Violations) != 0 || rep.Audit.States["shipped"] == 0 {
+		t.Errorf("-json audit = %+v, want settled, shipped orders and no violation", rep.Audit)
 	}
 	for _, want := range []string{
 		// Not "errors: none": on a busy machine a create may see a 503
@@ -107,13 +119,17 @@ func TestAuditFails(t *testing.T) {
 	stuck, expiredPaid := injectBadOrders(t, p)
 
 	var out strings.Builder
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
 	err := run(context.Background(), []string{
 		"-url", p.api, "-ops-url", p.ops, "-database-url", p.dbURL,
-		"-rate", "10", "-d", "1s", "-audit", "-settle", "1s",
+		"-rate", "10", "-d", "1s", "-audit", "-settle", "1s", "-json", jsonPath,
 	}, &out, new(strings.Builder), false)
 	var failed *auditFailedError
 	if !errors.As(err, &failed) {
 		t.Fatalf("run = %v, want an *auditFailedError; output:\n%s", err, &out)
+	}
+	if rep := readReport(t, jsonPath); rep.Audit == nil || rep.Audit.Settled || len(rep.Audit.Violations) != len(failed.violations) {
+		t.Errorf("-json audit = %+v, want not settled and the %d violations", rep.Audit, len(failed.violations))
 	}
 	for _, want := range []string{
 		"audit: not settled within -settle 1s",
@@ -249,6 +265,20 @@ func injectBadOrders(t *testing.T, p *ordersProc) (stuck, expiredPaid string) {
 		}
 	}
 	return stuck, expiredPaid
+}
+
+// readReport decodes the report -json wrote to path.
+func readReport(t *testing.T, path string) jsonReport {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("-json wrote no report: %v", err)
+	}
+	var rep jsonReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("-json report %s: %v", data, err)
+	}
+	return rep
 }
 
 func TestInvalidFlags(t *testing.T) {

@@ -33,6 +33,9 @@
 // It prints one line per violation, "VIOLATION <check>: <detail>", and
 // exits 1 when there is any; 2 for bad flags or when the audit cannot be
 // carried out.
+//
+// With -json FILE it also writes the summary and the audit as JSON (see
+// jsonReport), for programs such as the chaos suite in ../chaos.
 package main
 
 import (
@@ -100,13 +103,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 	stopProgress()
 	loadEnd := time.Now()
 	printSummary(stdout, st, lr, b)
+	report := newJSONReport(st, lr, b)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("loadgen: interrupted: %w", err)
 	}
 	c.observe = nil // the requests that follow are not the load's
 	if !cfg.audit {
 		printStates(stdout, "orders by state at the end", currentStates(ctx, c, b))
-		return nil
+		return writeReport(cfg.jsonPath, report)
 	}
 	rep, err := audit(ctx, c, b, auditConfig{
 		settle: cfg.settle, db: cfg.db, opsURL: cfg.opsURL, maxDeadLetters: cfg.maxDeadLetters,
@@ -116,10 +120,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, terminal 
 		return err
 	}
 	printAudit(stdout, rep, cfg.settle)
+	report.addAudit(rep)
+	if err := writeReport(cfg.jsonPath, report); err != nil {
+		return err
+	}
 	if len(rep.violations) > 0 {
 		return &auditFailedError{violations: rep.violations}
 	}
 	return nil
+}
+
+// writeReport writes r to path, unless path is "".
+func writeReport(path string, r *jsonReport) error {
+	if path == "" {
+		return nil
+	}
+	return r.write(path)
 }
 
 // currentStates returns how many of the orders of b are in each state

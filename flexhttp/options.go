@@ -73,6 +73,7 @@ type config struct {
 	tls       *tlsFiles
 	health    http.Handler
 	healthSet bool // WithHealth was given, even with nil
+	detail    bool // WithHealthDetail(true)
 	logger    *slog.Logger
 	noEnv     bool
 }
@@ -99,9 +100,25 @@ func WithTLS(certFile, keyFile string) Option {
 // /livez and /readyz, in front of the server's handler, which still serves
 // every other path. It costs one comparison of the path per request.
 // Without WithHealth the server's handler is used as it is.
+//
+// The answers are terse unless [WithHealthDetail] is on: h's status code,
+// and a JSON body holding only the overall status and each check's name
+// and status,
+//
+//	{"status":"fail","checks":[{"name":"shutdown","status":"ok"},{"name":"database","status":"fail"}]}
+//
+// A failing check's error text (a database's host name, an SQL state, a
+// file path) is left out, and so are h's headers: a public server tells
+// anyone who asks whether it is ready, not why not. Serve the detail on
+// the operations port (flexmetrics does by default).
 func WithHealth(h http.Handler) Option {
 	return func(c *config) { c.health, c.healthSet = h, true }
 }
+
+// WithHealthDetail(true) makes [WithHealth] serve h's answers as they are,
+// error texts included, for a server that only operators reach.
+// WithHealthDetail(false), the default, serves the terse form.
+func WithHealthDetail(on bool) Option { return func(c *config) { c.detail = on } }
 
 // WithLogger sets the logger for the server's lifecycle (listening,
 // draining, drained). Nil means slog.Default(), read when the message is

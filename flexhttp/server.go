@@ -64,7 +64,8 @@ type Server struct {
 //   - a nil Handler is replaced by http.NotFoundHandler(), never by
 //     http.DefaultServeMux, which is shared by the whole process: pass
 //     http.DefaultServeMux explicitly to serve it;
-//   - with [WithHealth], Handler is wrapped to serve /livez and /readyz;
+//   - with [WithHealth], Handler is wrapped to serve /livez and /readyz,
+//     tersely unless [WithHealthDetail] is on;
 //   - with TLS ([WithTLS] or FLEX_HTTP_TLS_CERT_FILE and
 //     FLEX_HTTP_TLS_KEY_FILE), TLSConfig is replaced by a clone holding the
 //     certificate.
@@ -97,7 +98,11 @@ func New(srv *http.Server, opts ...Option) (*Server, error) {
 		srv.Handler = http.NotFoundHandler()
 	}
 	if cfg.health != nil {
-		srv.Handler = &healthHandler{health: cfg.health, next: srv.Handler}
+		health := cfg.health
+		if !cfg.detail {
+			health = terseHealth{h: health}
+		}
+		srv.Handler = &healthHandler{health: health, next: srv.Handler}
 	}
 	requests := &inflight{next: srv.Handler}
 	srv.Handler = requests

@@ -74,6 +74,7 @@ type config struct {
 	logger   *slog.Logger
 	server   *http.Server
 	health   http.Handler
+	detail   *bool
 	noEnv    bool
 }
 
@@ -125,7 +126,19 @@ func WithServer(srv *http.Server) Option { return func(c *config) { c.server = s
 // WithHealth mounts h at /livez and /readyz (any method), typically the
 // *flex.Health of the service (svc.Health()), which answers by the last
 // path element. Nil, the default, mounts nothing.
+//
+// The operations server serves h's answers as they are, each failing
+// check's error text included, for the operators and probes that reach
+// its port; the public server (flexhttp.WithHealth) answers tersely. See
+// [WithHealthDetail].
 func WithHealth(h http.Handler) Option { return func(c *config) { c.health = h } }
+
+// WithHealthDetail(false) makes the server answer /livez and /readyz
+// tersely, as flexhttp.WithHealth does by default: the status code, the
+// overall status and each check's name and status, without error texts.
+// Use it when the operations port is reachable by more than its operators.
+// The default, true, serves the detail.
+func WithHealthDetail(on bool) Option { return func(c *config) { c.detail = &on } }
 
 // WithoutEnv makes [New] ignore the FLEX_METRICS_* environment variables,
 // for a server whose configuration comes from code alone.
@@ -141,6 +154,7 @@ type settings struct {
 	logger   *slog.Logger
 	server   *http.Server
 	health   http.Handler
+	detail   bool
 }
 
 func newConfig(opts []Option) (settings, error) {
@@ -156,7 +170,7 @@ func newConfig(opts []Option) (settings, error) {
 		}
 		return os.Getenv(name)
 	}
-	s := settings{registry: c.registry, logger: c.logger, server: c.server, health: c.health}
+	s := settings{registry: c.registry, logger: c.logger, server: c.server, health: c.health, detail: c.detail == nil || *c.detail}
 
 	// As in flexhttp, the environment beats the Addr of the caller's
 	// server: deployment has the last word over a value written in code.

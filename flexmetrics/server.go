@@ -78,7 +78,7 @@ func New(opts ...Option) (*Server, error) {
 	}
 	hopts := []flexhttp.Option{flexhttp.WithAddr(cfg.addr), flexhttp.WithoutEnv(), flexhttp.WithLogger(cfg.logger)}
 	if cfg.health != nil {
-		hopts = append(hopts, flexhttp.WithHealth(cfg.health))
+		hopts = append(hopts, flexhttp.WithHealth(cfg.health), flexhttp.WithHealthDetail(cfg.detail))
 	}
 	s.http, err = flexhttp.New(srv, hopts...)
 	if err != nil {

@@ -30,7 +30,15 @@ const (
 	EnvPath = "FLEX_METRICS_PATH"
 
 	// EnvPprof switches the /debug/pprof/ endpoints on or off, as a Go
-	// boolean ("true", "false", "1", "0"). Default true.
+	// boolean ("true", "false", "1", "0"). Default true: profiles taken in
+	// production are how its CPU and memory problems are found, and the
+	// operations port is meant for the cluster network, not the internet
+	// (a Kubernetes Service exposes the public port, not this one). The
+	// cost anyone reaching the port can impose is bounded: one CPU profile
+	// and one trace at a time (another is refused with 429), each at most
+	// [EnvPprofMaxDuration]. The endpoints reveal the command line,
+	// function names and stack traces: switch them off, or listen on
+	// 127.0.0.1 only, where others can reach the port.
 	EnvPprof = "FLEX_METRICS_PPROF"
 
 	// EnvPprofMaxDuration is the longest CPU profile or execution trace

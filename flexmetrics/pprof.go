@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,9 +38,19 @@ const pprofPrefix = "/debug/pprof/"
 
 // profiler serves the profiling endpoints. max bounds the CPU profiles and
 // traces it takes; halting, once closed, ends those in progress early.
+//
+// It takes one CPU profile and one trace at a time: a request for another
+// while one is being taken is refused with 429 Too Many Requests and a
+// Retry-After of the max duration. So whoever reaches the port can keep
+// at most one profile and one trace running, never pile them up: the
+// runtime itself refuses a second CPU profile, but only with an error
+// that net/http/pprof answers 500, and profiles waiting their turn would
+// hold connections and goroutines.
 type profiler struct {
 	max     time.Duration
 	halting <-chan struct{}
+	cpu     atomic.Bool // a CPU profile is being taken
+	tracing atomic.Bool // a trace is being taken
 }
 
 func (p *profiler) register(mux *http.ServeMux) {
@@ -95,40 +107,74 @@ func (p *profiler) sleep(r *http.Request, d time.Duration) {
 // profile serves a CPU profile, 30 s long (at most the max) or as many
 // seconds as the seconds parameter says.
 func (p *profiler) profile(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	d, err := p.duration(r, 30*time.Second)
-	if err != nil {
-		serveError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	// Set the content type before StartCPUProfile, which starts writing.
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="profile"`)
-	if err := pprof.StartCPUProfile(w); err != nil {
-		serveError(w, http.StatusInternalServerError, "Could not enable CPU profiling: "+err.Error())
-		return
-	}
-	p.sleep(r, d)
-	pprof.StopCPUProfile()
+	p.take(w, r, &p.cpu, "CPU profile", 30*time.Second, "profile", pprof.StartCPUProfile, pprof.StopCPUProfile)
 }
 
 // trace serves an execution trace, 1 s long or as many seconds as the
 // seconds parameter says.
 func (p *profiler) trace(w http.ResponseWriter, r *http.Request) {
+	p.take(w, r, &p.tracing, "trace", time.Second, "trace", trace.Start, trace.Stop)
+}
+
+// take serves what start and stop record, for the duration the request
+// asks (def when it does not say), unless busy says that one is being
+// taken already. The status and headers are sent once recording has
+// begun, so that a client knows its profile is being taken.
+func (p *profiler) take(w http.ResponseWriter, r *http.Request, busy *atomic.Bool, what string, def time.Duration,
+	filename string, start func(io.Writer) error, stop func()) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	d, err := p.duration(r, time.Second)
+	d, err := p.duration(r, def)
 	if err != nil {
 		serveError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Disposition", `attachment; filename="trace"`)
-	if err := trace.Start(w); err != nil {
-		serveError(w, http.StatusInternalServerError, "Could not enable tracing: "+err.Error())
+	if !busy.CompareAndSwap(false, true) {
+		p.refuseBusy(w, fmt.Sprintf("flexmetrics: a %s is being taken already: one at a time, each at most %v (%s)",
+			what, p.max, EnvPprofMaxDuration))
 		return
 	}
+	defer busy.Store(false)
+	// Set the headers before start, which may begin writing.
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
+	out := &lockedWriter{w: w}
+	if err := start(out); err != nil {
+		// Profiling started elsewhere in the program (a test's
+		// -cpuprofile, a profile taken by the application itself).
+		p.refuseBusy(w, "flexmetrics: cannot take a "+what+": "+err.Error())
+		return
+	}
+	out.flush()
 	p.sleep(r, d)
-	trace.Stop()
+	stop()
+}
+
+// refuseBusy answers 429 saying msg: the profiler is busy, and will be
+// free within the max duration.
+func (p *profiler) refuseBusy(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(p.max.Round(time.Second)/time.Second)))
+	serveError(w, http.StatusTooManyRequests, msg+"; retry later")
+}
+
+// lockedWriter lets the handler send the status and headers while the
+// runtime's profile writer may write the profile from its own goroutine.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  http.ResponseWriter
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// flush sends the status and headers.
+func (l *lockedWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.w.WriteHeader(http.StatusOK)
+	http.NewResponseController(l.w).Flush()
 }
 
 // symbol maps the program counters in the query or the POST body,

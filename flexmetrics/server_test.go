@@ -502,8 +502,9 @@ func TestHandlerWithoutRun(t *testing.T) {
 }
 
 // TestPprofBusy checks that a profile or trace requested while another is
-// being taken (CPU profiling and tracing are process-wide) fails with 500
-// and says why, rather than corrupting either.
+// being taken elsewhere in the program (CPU profiling and tracing are
+// process-wide) is refused with 429 and says why, rather than corrupting
+// either.
 func TestPprofBusy(t *testing.T) {
 	_, base := start(t)
 	if err := pprof.StartCPUProfile(io.Discard); err != nil {
@@ -511,16 +512,16 @@ func TestPprofBusy(t *testing.T) {
 	}
 	code, body := get(t, base+"/debug/pprof/profile?seconds=1")
 	pprof.StopCPUProfile()
-	if code != http.StatusInternalServerError || !strings.Contains(body, "Could not enable CPU profiling") {
-		t.Errorf("profile while profiling: %d %q, want 500", code, body)
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "cannot take a CPU profile: cpu profiling already in use") {
+		t.Errorf("profile while profiling: %d %q, want 429", code, body)
 	}
 	if err := trace.Start(io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	code, body = get(t, base+"/debug/pprof/trace?seconds=1")
 	trace.Stop()
-	if code != http.StatusInternalServerError || !strings.Contains(body, "Could not enable tracing") {
-		t.Errorf("trace while tracing: %d %q, want 500", code, body)
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "cannot take a trace") {
+		t.Errorf("trace while tracing: %d %q, want 429", code, body)
 	}
 }
 

@@ -210,18 +210,19 @@ func newConfig(opts []Option) (settings, error) {
 	}
 
 	s.pprofMax, source = DefaultPprofMaxDuration, "default"
+	written := "" // the value as given, for errors: "0", not "0s"
 	switch raw := env(EnvPprofMaxDuration); {
 	case c.pprofMax != nil:
-		s.pprofMax, source = *c.pprofMax, "WithPprofMaxDuration"
+		s.pprofMax, source, written = *c.pprofMax, "WithPprofMaxDuration", c.pprofMax.String()
 	case raw != "":
 		d, err := time.ParseDuration(raw)
 		if err != nil {
 			return s, fmt.Errorf("flexmetrics: invalid %s %q: want a Go duration such as \"30s\"", EnvPprofMaxDuration, raw)
 		}
-		s.pprofMax, source = d, EnvPprofMaxDuration
+		s.pprofMax, source, written = d, EnvPprofMaxDuration, raw
 	}
 	if s.pprofMax < time.Second {
-		return s, fmt.Errorf("flexmetrics: invalid %s %q: must be at least 1s", source, s.pprofMax)
+		return s, fmt.Errorf("flexmetrics: invalid %s %q: must be at least 1s", source, written)
 	}
 
 	if c.health != nil && isNil(c.health) {

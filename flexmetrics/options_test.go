@@ -161,6 +161,9 @@ func TestInvalidSettings(t *testing.T) {
 			want: `flexmetrics: invalid FLEX_METRICS_PPROF_MAX_DURATION "forever": want a Go duration such as "30s"`},
 		{name: "pprof max env too short", env: map[string]string{flexmetrics.EnvPprofMaxDuration: "500ms"},
 			want: `flexmetrics: invalid FLEX_METRICS_PPROF_MAX_DURATION "500ms": must be at least 1s`},
+		// Found by FuzzEnv: the error quoted the parsed "0s", not the "0" written.
+		{name: "pprof max env zero", env: map[string]string{flexmetrics.EnvPprofMaxDuration: "0"},
+			want: `flexmetrics: invalid FLEX_METRICS_PPROF_MAX_DURATION "0": must be at least 1s`},
 		{name: "pprof max option", opts: []flexmetrics.Option{flexmetrics.WithPprofMaxDuration(-time.Second)},
 			want: `flexmetrics: invalid WithPprofMaxDuration "-1s": must be at least 1s`},
 		{name: "nil health", opts: []flexmetrics.Option{flexmetrics.WithHealth((*nilHandler)(nil))},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -267,6 +268,15 @@ func (r *redriver) match(m kafka.Message) (topic string, partition int, ok bool)
 	if topic == "" || err != nil || partition < 0 {
 		r.log.Warn("flexkafka: re-drive: skipping a message without flexkafka dead-letter headers",
 			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset)
+		return "", 0, false
+	}
+	// Headers can be written by anyone who can write to the topic. A topic
+	// Kafka refuses would fail the whole re-drive, on every retry, and a
+	// partition past the protocol's int32 would wrap to another one.
+	if validateTopic(topic) != nil || partition > math.MaxInt32 {
+		r.log.Warn("flexkafka: re-drive: skipping a dead letter whose origin is not a valid topic and partition",
+			"topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
+			"origin_topic", topic, "origin_partition", header(m, HeaderDLQPartition))
 		return "", 0, false
 	}
 	f := r.opts

@@ -1,4 +1,4 @@
-package flexkafka_test
+package kafkatest_test
 
 import (
 	"context"
@@ -78,6 +78,9 @@ func newCluster(t testing.TB, partitions int, names ...string) (*cluster, []stri
 	t.Cleanup(tr.CloseIdleConnections)
 	return &cluster{brokers: fake.ListenAddrs(), fake: fake, tr: tr}, names
 }
+
+// nop is a handler that accepts every message.
+func nop(context.Context, kafka.Message) error { return nil }
 
 func randomSuffix() string {
 	b := make([]byte, 4)

@@ -1,4 +1,4 @@
-package flexkafka_test
+package kafkatest_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // callback, and Halt counts those not acknowledged. A real service would
 // keep the failed messages somewhere to write them again (an outbox table,
 // a file), and must expect that some were written after all.
-func ExampleWithAsync() {
+func Example_async() {
 	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
 	if err != nil {
 		log.Fatal(err)

@@ -1,4 +1,4 @@
-package flexkafka_test
+package kafkatest_test
 
 import (
 	"context"

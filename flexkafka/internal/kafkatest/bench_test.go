@@ -1,4 +1,4 @@
-package flexkafka_test
+package kafkatest_test
 
 // Benchmarks of flexkafka against raw kafka-go, side by side in one run,
 // against the same broker (kfake in-process, or FLEX_KAFKA_TEST_BROKERS):

@@ -23,7 +23,7 @@ COVER_MIN_examples    := 0
 # module, which counts the packages it tests.
 COVERPKG_flexkafka/internal/kafkatest := github.com/go-flexible/flexible/flexkafka/...
 
-.PHONY: all ci test lint tidy bench vuln deps-check run check-clean tag release release-check api-check $(MODULES)
+.PHONY: all ci test lint tidy bench vuln deps-check run chaos check-clean tag release release-check api-check $(MODULES)
 
 all: test lint deps-check
 
@@ -70,6 +70,10 @@ deps-check:
 	@n=$$(cd flex && GOWORK=off go list -m all | wc -l); \
 	if [ "$$n" -ne 1 ]; then echo "flex requires other modules:"; (cd flex && GOWORK=off go list -m all); exit 1; fi; \
 	echo "flex: standard library only"
+
+## chaos: the order system's chaos suite (CHAOS_FLAGS=-short: a few minutes, as CI runs it)
+chaos:
+	cd examples && go run ./orders/chaos $(CHAOS_FLAGS)
 
 ## run: the example order system
 run:

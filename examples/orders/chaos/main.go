@@ -35,11 +35,13 @@
 //     several times: every one becomes ready;
 //  6. storm/sqlite, storm/postgres: a bad-input storm (malformed, huge and
 //     chunked bodies, bad UTF-8, NUL, control characters, bad path ids
-//     and headers, slow headers, idle connections): no 5xx; goroutines
+//     and headers, slow headers, idle connections): no 5xx (but the 505
+//     RFC 9110 prescribes for a request for HTTP/9.9); goroutines
 //     and RSS back to their baseline afterwards;
 //  7. trickle/sqlite, trickle/postgres: SIGTERM under load while a client
-//     trickles its body: exit 0, and after the restart the first new
-//     order ships within 2 s.
+//     trickles its body: exit 0, and processing resumes within 2 s of the
+//     restart: an order ships, although every client that waited during
+//     the shutdown retries at once.
 //
 // It prints a line per scenario and a Markdown table of the figures
 // (-report writes it to a file too), and exits 1 when a promise is

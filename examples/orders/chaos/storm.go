@@ -47,7 +47,9 @@ func storm(ctx context.Context, e *scenarioEnv, db database) error {
 
 	st := runStorm(ctx, r.api, e.scaled(30*time.Second, 10*time.Second), e.short)
 	for label, n := range st.counts {
-		if strings.HasPrefix(label, "5") {
+		// 505 is what RFC 9110 prescribes for the request that asks for
+		// HTTP/9.9; net/http sends it before any handler runs.
+		if strings.HasPrefix(label, "5") && label != "505" {
 			e.r.failf("the storm got %d answers %s", n, label)
 		}
 	}
@@ -169,6 +171,7 @@ func runStorm(ctx context.Context, addr string, d time.Duration, short bool) *st
 	for i := range workers {
 		wg.Go(func() { httpAttacker(sctx, addr, st, i) })
 	}
+	wg.Go(func() { rawAttacker(sctx, addr, st) })
 	for range slow {
 		wg.Go(func() { slowHeaders(sctx, addr, st) })
 	}
@@ -268,18 +271,52 @@ func badRequests() []func(context.Context, string) *http.Request {
 		},
 		func(ctx context.Context, base string) *http.Request { // headers and content types
 			req := post(ctx, base+"/orders", order("storm", "BOOK-1"))
-			switch rand.IntN(4) {
+			switch rand.IntN(3) {
 			case 0:
 				req.Header.Set("X-Huge", strings.Repeat("h", 2<<20))
 			case 1:
 				req.Header.Set("Idempotency-Key", strings.Repeat("k", 10000))
 			case 2:
-				req.Header.Set("Idempotency-Key", "key\x7fwith\x01ctrl")
-			case 3:
 				req.Header.Set("Content-Type", "text/plain")
 			}
 			return req
 		},
+	}
+}
+
+// rawRequests are requests no well-behaved client library would send:
+// control characters in headers and paths, broken framing.
+var rawRequests = []string{
+	"POST /orders HTTP/1.1\r\nHost: x\r\nIdempotency-Key: key\x01ctrl\r\nContent-Length: 2\r\n\r\n{}",
+	"POST /orders HTTP/1.1\r\nHost: x\r\nIdempotency-Key: key\x7f\r\nContent-Length: 2\r\n\r\n{}",
+	"GET /orders/a\x00b HTTP/1.1\r\nHost: x\r\n\r\n",
+	"GET /orders/\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+	"BREW /orders HTTP/1.1\r\nHost: x\r\n\r\n",
+	"GET /orders HTTP/9.9\r\nHost: x\r\n\r\n", // 505, the one 5xx allowed
+	"GET /orders HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+	"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n{}",
+	"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+	"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+	"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", // a TLS ClientHello to a plain port
+}
+
+// rawAttacker sends rawRequests over TCP, one per connection, until ctx
+// ends.
+func rawAttacker(ctx context.Context, addr string, st *stormStats) {
+	for n := 0; ctx.Err() == nil; n++ {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			st.add(errorKind(err))
+			continue
+		}
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		if _, err := io.WriteString(c, rawRequests[n%len(rawRequests)]); err != nil {
+			st.add(errorKind(err))
+		} else {
+			c.(*net.TCPConn).CloseWrite()
+			st.add(answerOf(c))
+		}
+		c.Close()
 	}
 }
 

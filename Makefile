@@ -73,7 +73,7 @@ deps-check:
 
 ## chaos: the order system's chaos suite (CHAOS_FLAGS=-short: a few minutes, as CI runs it)
 chaos:
-	cd examples && go run ./orders/chaos $(CHAOS_FLAGS)
+	cd examples && GOWORK=off go run ./orders/chaos $(CHAOS_FLAGS)
 
 ## run: the example order system
 run:

@@ -189,3 +189,16 @@ func hasTag(tags []Tag, dir, version string) bool {
 	}
 	return false
 }
+
+// Only returns the plan with the checks of the modules in dirs alone; the
+// proxy still serves every release.
+func (p Plan) Only(dirs ...string) Plan {
+	var check []Release
+	for _, rel := range p.Check {
+		if contains(dirs, rel.Module.Dir) {
+			check = append(check, rel)
+		}
+	}
+	p.Check = check
+	return p
+}

@@ -46,9 +46,9 @@ lint/%:
 	cd $* && go vet ./... && GOWORK=off go vet ./...
 	cd $* && go run $(STATICCHECK) ./...
 
-## tidy: go mod tidy in every module, then go work sync
+## tidy: go mod tidy in every module, as users resolve it (no go work sync: it
+## would push the versions that examples need into the libraries' go.mod)
 tidy: $(addprefix tidy/,$(MODULES))
-	go work sync
 
 tidy/%:
 	cd $* && GOWORK=off go mod tidy

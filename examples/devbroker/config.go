@@ -57,13 +57,27 @@ func parseConfig(args []string, out io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("devbroker: unexpected arguments %q", fs.Args())
 	}
+	flagSet := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { flagSet[f.Name] = true })
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
-		return config{}, fmt.Errorf("devbroker: invalid -addr %q: %w", cfg.addr, err)
+		return config{}, fmt.Errorf("devbroker: invalid %s %q: %w", source(flagSet, "addr", envAddr), cfg.addr, err)
 	}
 	if cfg.partitions < 1 {
+		if !flagSet["partitions"] {
+			return config{}, fmt.Errorf("devbroker: invalid %s %q: want at least 1", envPartitions, os.Getenv(envPartitions))
+		}
 		return config{}, fmt.Errorf("devbroker: invalid -partitions %d: want at least 1", cfg.partitions)
 	}
 	return cfg, nil
+}
+
+// source names where the value of the flag name came from: the flag when
+// it was given, else its environment variable.
+func source(flagSet map[string]bool, name, env string) string {
+	if flagSet[name] || os.Getenv(env) == "" {
+		return "-" + name
+	}
+	return env
 }
 
 func getenv(key, def string) string {

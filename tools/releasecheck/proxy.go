@@ -24,12 +24,12 @@ type Release struct {
 	Temporary bool
 }
 
-// String returns "flexhttp v0.2.0", with "(temporary, at abc1234)" for a
+// String returns "flexhttp v0.2.0", with "(untagged, at abc1234)" for a
 // version that no tag names.
 func (r Release) String() string {
 	s := r.Module.Dir + " " + r.Version
 	if r.Temporary {
-		s += " (temporary, at " + short(r.Rev) + ")"
+		s += " (untagged, at " + short(r.Rev) + ")"
 	}
 	return s
 }

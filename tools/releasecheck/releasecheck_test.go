@@ -101,7 +101,7 @@ func TestHeadFailsWhenAdapterNeedsUntaggedFlexChange(t *testing.T) {
 	if err == nil {
 		t.Fatalf("check passed, want it to fail for flexhttp\n%s", log)
 	}
-	for _, want := range []string{"flexhttp v0.1.1 (temporary", "undefined: flex.Drift"} {
+	for _, want := range []string{"flexhttp v0.1.1 (untagged", "undefined: flex.Drift"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q:\n%v", want, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,24 @@ func TestScenarioNames(t *testing.T) {
 	}
 	if len(seen) < 7 {
 		t.Errorf("%d scenarios, want the 7 kinds at least", len(seen))
+	}
+}
+
+// TestPostgresErrorLines counts the ERROR lines of a server log, and
+// among them those that bad input caused.
+func TestPostgresErrorLines(t *testing.T) {
+	p := &postgres{dir: t.TempDir()}
+	log := `2026-12-02 07:20:53 UTC [1] LOG:  database system is ready to accept connections
+2026-12-02 07:20:54 UTC [2] ERROR:  invalid byte sequence for encoding "UTF8": 0x00
+2026-12-02 07:20:54 UTC [2] STATEMENT:  INSERT INTO orders VALUES ($1)
+2026-12-02 07:20:55 UTC [3] ERROR:  duplicate key value violates unique constraint "idempotency_pkey"
+2026-12-02 07:20:56 UTC [4] ERROR:  invalid input syntax for type bigint: "x"
+2026-12-02 07:20:57 UTC [5] FATAL:  terminating connection due to administrator command
+`
+	if err := os.WriteFile(p.logPath(), []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if all, input := p.errorLines(); all != 3 || input != 2 {
+		t.Errorf("errorLines = %d, %d, want 3 errors, 2 about input", all, input)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
@@ -104,6 +105,29 @@ func postgresUser() (*syscall.Credential, error) {
 
 func (p *postgres) data() string { return filepath.Join(p.dir, "data") }
 
+func (p *postgres) logPath() string { return filepath.Join(p.dir, "postgres.log") }
+
+// errorLines counts the lines of the server's log that report an ERROR,
+// and those among them that a client's input caused: bad encoding, bad
+// syntax of a value.
+func (p *postgres) errorLines() (all, input int) {
+	data, err := os.ReadFile(p.logPath())
+	if err != nil {
+		return -1, -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.Contains(line, "ERROR:") {
+			continue
+		}
+		all++
+		if strings.Contains(line, "invalid byte sequence") || strings.Contains(line, "invalid input syntax") ||
+			strings.Contains(line, "character with byte sequence") || strings.Contains(line, "out of range") {
+			input++
+		}
+	}
+	return all, input
+}
+
 // run runs one of PostgreSQL's programs as the cluster's owner.
 func (p *postgres) run(ctx context.Context, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, filepath.Join(p.bin, name), args...)
@@ -120,7 +144,7 @@ func (p *postgres) run(ctx context.Context, name string, args ...string) error {
 // start starts the server and waits until it accepts connections.
 func (p *postgres) start(ctx context.Context) error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300", p.port, p.dir)
-	return p.run(ctx, "pg_ctl", "-D", p.data(), "-l", filepath.Join(p.dir, "postgres.log"), "-w", "-t", "60", "-o", opts, "start")
+	return p.run(ctx, "pg_ctl", "-D", p.data(), "-l", p.logPath(), "-w", "-t", "60", "-o", opts, "start")
 }
 
 // crash stops the server in immediate mode: no checkpoint, every client

@@ -53,7 +53,7 @@ func resultTable(results []*result, short bool, took time.Duration) string {
 		mode = "-short"
 	}
 	fmt.Fprintf(&b, "chaos (%s), %d scenarios in %s:\n\n", mode, len(results), took.Round(time.Second))
-	b.WriteString("| scenario | outcome | orders answered 201 | final states | figures |\n|---|---|---|---|---|\n")
+	b.WriteString("| scenario | outcome | orders answered 201 | final states (last audit) | figures |\n|---|---|---|---|---|\n")
 	for _, r := range results {
 		figures := strings.Join(r.figures, "; ")
 		if r.skipped != "" {

@@ -45,7 +45,12 @@ func storm(ctx context.Context, e *scenarioEnv, db database) error {
 		return err
 	}
 
+	pgBefore := e.pgInputErrors(db)
 	st := runStorm(ctx, r.api, e.scaled(30*time.Second, 10*time.Second), e.short)
+	if n := e.pgInputErrors(db) - pgBefore; n > 0 {
+		// Each would be a log line an attacker writes at will.
+		e.r.failf("the storm made PostgreSQL log %d errors about bad input: the API let it through", n)
+	}
 	for label, n := range st.counts {
 		// 505 is what RFC 9110 prescribes for the request that asks for
 		// HTTP/9.9; net/http sends it before any handler runs.
@@ -78,6 +83,16 @@ func storm(ctx context.Context, e *scenarioEnv, db database) error {
 	}
 	e.r.note("goroutines %.0f → %.0f within %s; RSS %s → %s", baseG, g, waited.Round(time.Second), mib(baseRSS), mib(rss))
 	return nil
+}
+
+// pgInputErrors counts the errors about bad input in the log of the
+// suite's PostgreSQL, when db is there; 0 otherwise.
+func (e *scenarioEnv) pgInputErrors(db database) int {
+	if e.pg == nil || !strings.HasPrefix(db.audit, "postgres://") {
+		return 0
+	}
+	_, input := e.pg.errorLines()
+	return input
 }
 
 // goroutineSlack is how many goroutines above the baseline still count as

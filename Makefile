@@ -23,7 +23,7 @@ COVER_MIN_examples    := 0
 # module, which counts the packages it tests.
 COVERPKG_flexkafka/internal/kafkatest := github.com/go-flexible/flexible/flexkafka/...
 
-.PHONY: all ci test lint tidy bench vuln deps-check run chaos check-clean tag release release-check api-check $(MODULES)
+.PHONY: all ci test lint tidy bench fuzz vuln deps-check run chaos check-clean tag release release-check api-check $(MODULES)
 
 all: test lint deps-check
 
@@ -59,11 +59,20 @@ bench: $(addprefix bench/,$(MODULES))
 bench/%:
 	cd $* && go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
-## vuln: govulncheck on every module (needs access to vuln.go.dev)
-vuln: $(addprefix vuln/,$(MODULES))
+## fuzz: every fuzz target for FUZZTIME (10s) each, one at a time (make test runs their seeds only)
+FUZZTIME ?= 10s
+fuzz:
+	.ci/fuzz $(FUZZTIME) $(MODULES)
+
+fuzz/%:
+	.ci/fuzz $(FUZZTIME) $*
+
+## vuln: govulncheck on every module; one line says so when vuln.go.dev cannot be reached (see .ci/vuln)
+vuln:
+	.ci/vuln $(GOVULNCHECK) $(MODULES)
 
 vuln/%:
-	cd $* && GOWORK=off go run $(GOVULNCHECK) ./...
+	.ci/vuln $(GOVULNCHECK) $*
 
 ## deps-check: the core module must require no module at all
 deps-check:

@@ -95,6 +95,7 @@ var drift = map[string]string{
 // the check, as it fails for its users, although it builds and tests with
 // GOWORK=off (the replace lines point at the work tree).
 func TestHeadFailsWhenAdapterNeedsUntaggedFlexChange(t *testing.T) {
+	t.Parallel()
 	s := newScratch(t, "flex/v0.1.0", "flexhttp/v0.1.0")
 	s.commit("fixture: flexhttp uses a flex function that flex/v0.1.0 lacks", drift)
 	log, err := s.check("flexhttp")
@@ -133,6 +134,7 @@ func requireFlex(gomod, version string) string {
 // A module whose go.mod requires a sibling that only its tests import
 // fails: its users would get that module for nothing.
 func TestHeadFailsOnTestOnlyRequirement(t *testing.T) {
+	t.Parallel()
 	s := newScratch(t)
 	s.commit("fixture: flexcron imports flex only in its tests", map[string]string{"flexcron/worker.go": ""})
 	log, err := s.check("flexcron")
@@ -148,6 +150,7 @@ func TestHeadFailsOnTestOnlyRequirement(t *testing.T) {
 // A module whose go line is above the lowest supported Go release raises
 // the go line of every module that requires it.
 func TestHeadFailsWhenGoLineRises(t *testing.T) {
+	t.Parallel()
 	s := newScratch(t)
 	gomod := s.git("", "show", "HEAD:flexhttp/go.mod")
 	s.commit("fixture: flexhttp declares go 1.26.0", map[string]string{
@@ -167,6 +170,7 @@ func TestHeadFailsWhenGoLineRises(t *testing.T) {
 // requirement that no tag makes, and makes no tag then; a good release is
 // tagged in dependency order, with the push commands in that order.
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	s := newScratch(t, "flex/v0.1.0", "flexhttp/v0.1.0")
 	s.commit("fixture: flexhttp uses a flex function that flex/v0.1.0 lacks", drift)
 	release := func(tags ...string) (string, error) {
@@ -237,6 +241,7 @@ func TestReleaseRefusesBadTags(t *testing.T) {
 // The API check passes with no tag, reports a break at v0 and passes, and
 // fails on a break at v1.
 func TestAPI(t *testing.T) {
+	t.Parallel()
 	s := newScratch(t)
 	api := func() (string, error) {
 		var log strings.Builder

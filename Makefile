@@ -18,6 +18,7 @@ COVER_MIN_flexkafka   := 20
 COVER_MIN_flexkafka/internal/kafkatest := 80
 COVER_MIN_flexcron    := 85
 COVER_MIN_examples    := 0
+COVER_MIN_tools       := 70
 
 # What a module's coverage counts: its own packages, except for a test-only
 # module, which counts the packages it tests.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,14 +130,28 @@ func dirs(mods []Module) string {
 	return strings.Join(ds, ", ")
 }
 
-// test runs a module's tests as users build it.
+// test runs the tests of a module, and of the test-only modules in its
+// folder (flexkafka/internal/kafkatest), as users build them: GOWORK=off.
 func (r *Repo) test(ctx context.Context, dir string, log io.Writer) error {
-	fmt.Fprintf(log, "release: testing %s (GOWORK=off go test -race -count=1 ./...)\n", dir)
-	cmd := exec.CommandContext(ctx, "go", "test", "-race", "-count=1", "./...")
-	cmd.Dir = filepath.Join(r.Root, dir)
-	cmd.Env = append(os.Environ(), "GOWORK=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("release: refused, no tag made: %s: tests failed: %w\n%s", dir, err, out)
+	var mods []string
+	err := filepath.WalkDir(filepath.Join(r.Root, dir), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Name() == "go.mod" {
+			mods = append(mods, filepath.Dir(path))
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("release: %s: %w", dir, err)
+	}
+	for _, m := range mods {
+		rel, _ := filepath.Rel(r.Root, m)
+		fmt.Fprintf(log, "release: testing %s (GOWORK=off go test -race -count=1 ./...)\n", rel)
+		cmd := exec.CommandContext(ctx, "go", "test", "-race", "-count=1", "./...")
+		cmd.Dir = m
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("release: refused, no tag made: %s: tests failed: %w\n%s", rel, err, out)
+		}
 	}
 	return nil
 }

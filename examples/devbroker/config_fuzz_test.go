@@ -40,7 +40,7 @@ func FuzzConfigEnv(f *testing.F) {
 		if _, _, err := net.SplitHostPort(cfg.addr); err != nil || cfg.partitions < 1 {
 			t.Errorf("taken: addr %q (%v), %d partitions", cfg.addr, err, cfg.partitions)
 		}
-		if addr != "" && cfg.addr != addr || partitions != "" && strconv.Itoa(cfg.partitions) != strings.TrimLeft(partitions, "+") {
+		if n, _ := strconv.Atoi(partitions); addr != "" && cfg.addr != addr || partitions != "" && cfg.partitions != n {
 			t.Errorf("taken as %+v from %q, %q", cfg, addr, partitions)
 		}
 	})

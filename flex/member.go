@@ -23,6 +23,11 @@ type member struct {
 	since   time.Time     // set before Run is called
 	done    chan struct{} // closed when Run has returned
 	err     error         // Run's error, readable once done is closed
+
+	// Set when a Service reports the member's Halt, for its Timeline.
+	halted   bool
+	haltTook time.Duration
+	haltErr  error
 }
 
 func newMember(base context.Context, w Worker) *member {

@@ -38,6 +38,7 @@ type Event struct {
 	Panicked bool          // Err is a *PanicError
 	Reason   string        // why shutdown began, for EventShutdown
 	Deadline time.Time     // for EventWorkerHalting: when the worker's share of the shutdown timeout ends
+	Timeline *Timeline     // for EventStopped: where the shutdown's time went
 }
 
 // Observer receives lifecycle events, so that other packages (metrics,

@@ -63,6 +63,9 @@ func (s *Service) Health() *Health { return s.health }
 // with an error wrapping [ErrShutdownTimeout] that names the workers still
 // running. Every Halt is reported, by an event, a log line and its error,
 // including those called after the deadline, with the expired context.
+// Before it returns, Start logs the shutdown's [Timeline] as one line,
+// "flex: shutdown timeline" (a warning when the deadline passed), and
+// passes it to observers in the [EventStopped] event.
 //
 // [EventWorkerStarted] is emitted from the goroutine that calls Run, just
 // before the call: a shutdown that begins at that moment may halt the
@@ -183,6 +186,12 @@ type supervisor struct {
 	reserve time.Duration // of the shutdown timeout, kept back for each worker still to halt
 	timer   *time.Timer   // reused to wait for the end of a stopper's share
 
+	// The shutdown's timeline, written by the Start goroutine only.
+	reason       string
+	triggered    time.Time // shutdown began
+	readinessOff time.Time // readiness began to fail
+	delayed      time.Duration
+
 	mu      sync.Mutex
 	errs    []error
 	trigger error
@@ -211,8 +220,19 @@ func (sv *supervisor) start(ctx context.Context, workers []Worker) error {
 	}
 
 	err := sv.shutdown(ctx, sv.waitForTrigger(ctx))
+	var tl *Timeline
+	level := slog.LevelInfo
+	if errors.Is(err, ErrShutdownTimeout) {
+		level = slog.LevelWarn
+	}
+	if logged := sv.log.Enabled(context.Background(), level); logged || len(sv.cfg.observers) > 0 {
+		tl = sv.timeline(err)
+		if logged {
+			sv.logTimeline(tl, level)
+		}
+	}
 	sv.info("flex: stopped", slog.Duration("duration", time.Since(began)), slog.Any("error", err))
-	sv.emit(Event{Kind: EventStopped, Duration: time.Since(began), Err: err})
+	sv.emit(Event{Kind: EventStopped, Duration: time.Since(began), Err: err, Timeline: tl})
 	return err
 }
 
@@ -236,6 +256,9 @@ func (sv *supervisor) report(kind EventKind, m *member, took time.Duration, err 
 	msg := "flex: worker stopped"
 	if kind == EventWorkerHalted {
 		msg = "flex: worker halted"
+	}
+	if kind == EventWorkerHalted {
+		m.halted, m.haltTook, m.haltErr = true, took, err
 	}
 	if err != nil {
 		sv.record(err)
@@ -294,7 +317,9 @@ func (sv *supervisor) waitForTrigger(ctx context.Context) string {
 // shutdown fails readiness, waits out the delay, then halts the workers in
 // reverse order under one deadline.
 func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
+	sv.reason, sv.triggered = reason, time.Now()
 	sv.health.shuttingDown.Store(true)
+	sv.readinessOff = time.Now()
 	delay, timeout := *sv.cfg.shutdownDelay, *sv.cfg.shutdownTimeout
 	sv.info("flex: shutting down", slog.String("reason", reason), slog.Duration("delay", delay), slog.Duration("timeout", timeout))
 	sv.emit(Event{Kind: EventShutdown, Reason: reason})
@@ -302,7 +327,9 @@ func (sv *supervisor) shutdown(ctx context.Context, reason string) error {
 	if delay > 0 {
 		delayed, cancel := context.WithTimeout(context.Background(), delay)
 		defer cancel()
-		if sig, ok := sv.await(delayed.Done(), nil); !ok {
+		sig, ok := sv.await(delayed.Done(), nil)
+		sv.delayed = time.Since(sv.readinessOff)
+		if !ok {
 			return sv.abandon(sig)
 		}
 	}

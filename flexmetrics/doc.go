@@ -9,6 +9,13 @@
 // then the FLEX_METRICS_* environment variables ([EnvAddr], [EnvPath],
 // [EnvPprof], [EnvPprofMaxDuration]), then defaults.
 //
+// # Health
+//
+// [WithHealth] serves the service's health in detail, each failing check's
+// error text included, for the operators and probes that reach this port;
+// the public server (flexhttp.WithHealth) serves it tersely. See
+// [WithHealthDetail].
+//
 // # Registry
 //
 // Each Server built without [WithRegistry] serves its own registry, from
@@ -35,7 +42,9 @@
 // Handler means 404, not DefaultServeMux).
 //
 // CPU profiles and traces last at most [EnvPprofMaxDuration] (30 s), and the
-// server's WriteTimeout exceeds it. Named profiles are not served as deltas
+// server's WriteTimeout exceeds it. One CPU profile and one trace are taken
+// at a time: another asked for meanwhile is refused with 429 Too Many
+// Requests, so that whoever reaches the port cannot pile them up. Named profiles are not served as deltas
 // (?seconds=N), which needs profile merging that net/http/pprof keeps
 // internal; take two profiles and compare them with go tool pprof
 // -diff_base. FLEX_METRICS_PPROF=false switches the endpoints off (404).

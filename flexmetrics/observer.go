@@ -16,7 +16,14 @@ import (
 //	flex_worker_halt_duration_seconds{worker}       histogram: how long each Halt took
 //	flex_worker_errors_total{worker, op}            counter: errors returned by Run (op="run") or Halt (op="halt")
 //	flex_worker_panics_total{worker, op}            counter: panics recovered from Run or Halt
+//	flex_shutdowns_total{reason}                    counter: shutdowns begun (signal, context, worker_stopped, worker_failed)
+//	flex_shutdown_phase_seconds{phase}              gauge: the last shutdown's delay, halt and total
+//	flex_shutdown_deadline_exceeded_total           counter: shutdowns that ended at the deadline
 //
+// The shutdown metrics carry flex's shutdown timeline; each phase is set
+// when it ends, so a scrape during the shutdown (the operations server is
+// halted last) sees the delay before the process exits. Give each Service
+// its own Observer: the phases are those of one service's shutdown.
 // worker is the worker's name (see flex.Name). Workers that share a name
 // (two values of one type without a String method, say) share its series:
 // the gauges then count how many of them are up and ready. Events name
@@ -35,6 +42,7 @@ type Observer struct {
 	halt   *prometheus.HistogramVec
 	errors *prometheus.CounterVec
 	panics *prometheus.CounterVec
+	stops  *shutdownMetrics
 }
 
 // workerState counts the workers of one name whose Run is running, and
@@ -74,7 +82,8 @@ func NewObserver(reg prometheus.Registerer) (*Observer, error) {
 			Help: "Panics recovered from the worker's Run (op=run) or Halt (op=halt).",
 		}, []string{"worker", "op"}),
 	}
-	if err := register(reg, o.up, o.ready, o.halt, o.errors, o.panics); err != nil {
+	o.stops = newShutdownMetrics()
+	if err := register(reg, append([]prometheus.Collector{o.up, o.ready, o.halt, o.errors, o.panics}, o.stops.collectors()...)...); err != nil {
 		return nil, fmt.Errorf("flexmetrics: NewObserver: %w", err)
 	}
 	return o, nil
@@ -121,6 +130,10 @@ func (o *Observer) Observe(e flex.Event) {
 	case flex.EventWorkerHalted:
 		o.halt.WithLabelValues(e.Worker).Observe(e.Duration.Seconds())
 		o.failed(e, "halt")
+	case flex.EventShutdown, flex.EventWorkerHalting, flex.EventStopped:
+		o.mu.Lock()
+		o.stops.observe(e)
+		o.mu.Unlock()
 	}
 }
 

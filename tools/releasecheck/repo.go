@@ -181,7 +181,7 @@ func requirementsPlaced(m Module, known, placed map[string]bool) bool {
 // Tags returns the repository's release tags of the given modules: those
 // named DIR/VERSION with a canonical semantic version, highest first.
 func (r *Repo) Tags(mods []Module) ([]Tag, error) {
-	out, err := r.Git("for-each-ref", "--format=%(refname:short) %(objectname) %(*objectname)", "refs/tags")
+	out, err := r.Git("for-each-ref", "--format=%(refname) %(objectname) %(*objectname)", "refs/tags")
 	if err != nil {
 		return nil, fmt.Errorf("releasecheck: cannot list tags: %w", err)
 	}
@@ -191,7 +191,7 @@ func (r *Repo) Tags(mods []Module) ([]Tag, error) {
 		if len(f) < 2 {
 			continue
 		}
-		dir, version, ok := splitTag(f[0])
+		dir, version, ok := splitTag(strings.TrimPrefix(f[0], "refs/tags/"))
 		if !ok || !containsDir(mods, dir) {
 			continue
 		}

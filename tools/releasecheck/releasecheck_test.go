@@ -2,6 +2,7 @@ package releasecheck_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -265,5 +266,43 @@ func TestAPI(t *testing.T) {
 	_, err = api()
 	if err == nil || !strings.Contains(err.Error(), "api: flex: 1 incompatible changes since flex/v1.0.0: a module at v1 or later needs a new major version") {
 		t.Fatalf("a break at v1: got %v, want a failure", err)
+	}
+}
+
+// The HEAD plan checks an unchanged module at its latest tag, and gives a
+// changed or never tagged module a temporary version: the one its siblings
+// require when no tag has it, else the next patch, else v0.1.0.
+func TestHeadPlanVersions(t *testing.T) {
+	s := newScratch(t, "flex/v0.1.0", "flexhttp/v0.1.0", "flexcron/v0.2.0")
+	s.commit("fixture: flex changes", map[string]string{"flex/drift.go": drift["flex/drift.go"]})
+	p, err := s.repo.HeadPlan("HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rel := range p.Check {
+		got = append(got, fmt.Sprintf("%s %s %v", rel.Module.Dir, rel.Version, rel.Temporary))
+	}
+	want := []string{
+		"flex v0.1.1 true",        // changed since flex/v0.1.0
+		"flexcron v0.2.0 false",   // unchanged since its tag
+		"flexhttp v0.1.0 false",   // unchanged since its tag
+		"flexkafka v0.1.0 true",   // never tagged: what its siblings require (none), else v0.1.0
+		"flexmetrics v0.1.0 true", // never tagged
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("checks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(p.Proxy) != 3+3 { // the three tags and three temporary versions
+		t.Errorf("the proxy serves %d versions, want 6: %v", len(p.Proxy), p.Proxy)
+	}
+
+	gomod := s.git("", "show", "HEAD:flexhttp/go.mod")
+	s.commit("fixture: flexhttp requires flex v0.3.0", map[string]string{"flexhttp/go.mod": requireFlex(gomod, "v0.3.0")})
+	if p, err = s.repo.HeadPlan("HEAD"); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Check[0].String(); !strings.HasPrefix(got, "flex v0.3.0 (untagged, at ") {
+		t.Errorf("flex, required at v0.3.0 by flexhttp: got %q, want v0.3.0, untagged", got)
 	}
 }

@@ -217,6 +217,7 @@ func TestRelease(t *testing.T) {
 
 // Tags that make no sense are refused before anything is checked.
 func TestReleaseRefusesBadTags(t *testing.T) {
+	t.Parallel()
 	s := newScratch(t, "flex/v0.2.0")
 	for _, tc := range []struct{ tag, want string }{
 		{"flex/v0.2.0", "tag flex/v0.2.0 exists; tags are never moved"},
@@ -273,6 +274,7 @@ func TestAPI(t *testing.T) {
 // changed or never tagged module a temporary version: the one its siblings
 // require when no tag has it, else the next patch, else v0.1.0.
 func TestHeadPlanVersions(t *testing.T) {
+	t.Parallel()
 	s := newScratch(t, "flex/v0.1.0", "flexhttp/v0.1.0", "flexcron/v0.2.0")
 	s.commit("fixture: flex changes", map[string]string{"flex/drift.go": drift["flex/drift.go"]})
 	p, err := s.repo.HeadPlan("HEAD")

@@ -15,6 +15,7 @@ import (
 	"github.com/go-flexible/flexible/flexhttp"
 	"github.com/go-flexible/flexible/flexkafka"
 	"github.com/go-flexible/flexible/flexmetrics"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -34,8 +35,12 @@ type app struct {
 	api       *flexhttp.Server    // the public API
 
 	payments, shipping *flexkafka.Consumer
-	store              *store
-	db                 *sql.DB
+	store              *store         // the API's
+	pipeline           *store         // the relay's, consumers' and cron's
+	db                 *sql.DB        // the API's pool
+	pipeDB             *sql.DB        // the pipeline's pool
+	writeDB            *sql.DB        // SQLite: the writer's connection
+	writer             *writer        // SQLite: nil on PostgreSQL
 	kafka              *kfake.Cluster // nil when the brokers are external
 }
 
@@ -62,7 +67,29 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	a.db = db
 	a.log.Info("orders: database ready", "database", describeDB(cfg))
 	topics := topics{prefix: cfg.KafkaPrefix}
-	a.store = &store{db: db, topics: topics}
+	// The pipeline's pool and store (see pools.go): the relay, the
+	// consumers and the cron jobs write through it, never queueing behind
+	// the API's requests for a connection, nor, on SQLite, for the lock.
+	if a.pipeDB, _, err = dialDB(cfg); err != nil {
+		return nil, err
+	}
+	limitPool(a.pipeDB, cfg.DBPipeConns, defaultDBPipeConns)
+	// SQLite: the writing transactions go through one connection of their
+	// own, committed in groups (see writer.go).
+	var w *writer
+	if !postgres {
+		if a.writeDB, _, err = dialDB(cfg); err != nil {
+			return nil, err
+		}
+		w = newWriter(a.writeDB)
+		a.writer = w
+	}
+	var written *doorbell // nil: the relay only polls
+	if !cfg.OutboxPollOnly {
+		written = newDoorbell()
+	}
+	a.store = &store{db: db, topics: topics, postgres: postgres, writer: w, lane: laneAPI, outboxWritten: written}
+	a.pipeline = &store{db: a.pipeDB, topics: topics, postgres: postgres, writer: w, lane: lanePipeline, outboxWritten: written}
 
 	// Kafka: the brokers given in code, else FLEX_KAFKA_BROKERS (read by
 	// flexkafka, which reports a bad value), else an in-process cluster.
@@ -95,7 +122,11 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err := createTopics(ctx, brokers, topics.all()); err != nil {
 		return nil, err
 	}
-	consumer := func(name string, from status, handle flexkafka.Handler) (*flexkafka.Consumer, error) {
+	// Batch consumers: the messages a partition has waiting are applied in
+	// one transaction (see handleBatch), with the default chain's retry
+	// and dead-lettering, per message for a bad one (batchMiddleware).
+	retry := flexkafka.RetryPolicy{BackoffMin: cfg.RetryBackoffMin, BackoffMax: cfg.RetryBackoffMax}
+	consumer := func(name string, from status, handle flexkafka.BatchHandler) (*flexkafka.Consumer, error) {
 		var opts []flexkafka.ConsumerOption
 		for _, o := range kafkaOpts {
 			opts = append(opts, o)
@@ -103,22 +134,25 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		opts = slices.Concat(opts, []flexkafka.ConsumerOption{
 			flexkafka.WithGroupID(topics.group(name)),
 			flexkafka.WithTopics(topics.status(from)),
-			flexkafka.WithDeadLetterTopic(topics.deadLetter()),
+			flexkafka.WithMiddleware(batchMiddleware(topics.deadLetter(), retry)),
 		}, cfg.ConsumerOptions)
-		return flexkafka.NewConsumer(handle, opts...)
+		return flexkafka.NewBatchConsumer(handle, opts...)
 	}
-	pay := newPayments(a.store, a.log)
-	if a.payments, err = consumer("payments", statusCreated, pay.handle); err != nil {
+	pay := newPayments(a.pipeline, a.log)
+	if a.payments, err = consumer("payments", statusCreated, pay.handleBatch); err != nil {
 		return nil, err
 	}
-	ship := newShipping(a.store, a.log)
-	if a.shipping, err = consumer("shipping", statusPaid, ship.handle); err != nil {
+	ship := newShipping(a.pipeline, a.log)
+	if a.shipping, err = consumer("shipping", statusPaid, ship.handleBatch); err != nil {
 		return nil, err
 	}
 	a.consumers = flex.NewGroup(a.payments, a.shipping)
-	a.relay = newRelay(a.store, a.producer, cfg.OutboxInterval, a.log)
+	a.relay = newRelay(a.pipeline, a.producer, cfg.OutboxInterval, a.log)
+	if postgres && !cfg.OutboxPollOnly {
+		a.relay.wake = newPGWake(cfg.DatabaseURL, a.pipeDB, a.log)
+	}
 
-	if a.cron, err = newScheduler(ctx, cfg, db, postgres, a.store, a.log); err != nil {
+	if a.cron, err = newScheduler(ctx, cfg, a.pipeDB, postgres, a.pipeline, a.log); err != nil {
 		return nil, err
 	}
 
@@ -135,8 +169,16 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	}
 	consumers := []*flexkafka.Consumer{a.payments, a.shipping}
 	if err := reg.Register(&collector{consumers: consumers, producer: a.producer, relay: a.relay, cron: a.cron,
-		redriven: &a.store.redriven}); err != nil {
+		redriven: &a.pipeline.redriven, writer: w}); err != nil {
 		return nil, err
+	}
+	for name, pool := range map[string]*sql.DB{"api": db, "pipeline": a.pipeDB, "writer": a.writeDB} {
+		if pool == nil {
+			continue
+		}
+		if err := reg.Register(collectors.NewDBStatsCollector(pool, name)); err != nil {
+			return nil, err
+		}
 	}
 
 	a.service = flex.New(append([]flex.Option{
@@ -176,8 +218,13 @@ func (a *app) close() error {
 	if a.kafka != nil {
 		a.kafka.Close()
 	}
-	if a.db != nil {
-		errs = append(errs, a.db.Close())
+	if a.writer != nil {
+		a.writer.close()
+	}
+	for _, db := range []*sql.DB{a.writeDB, a.pipeDB, a.db} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

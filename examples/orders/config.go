@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-flexible/flexible/flex"
@@ -26,6 +28,19 @@ const (
 	envIdempotencyTTL = "ORDERS_IDEMPOTENCY_TTL"
 	envReconcileAfter = "ORDERS_RECONCILE_AFTER"
 	envReconcileSpec  = "ORDERS_RECONCILE_SPEC"
+	envDBMaxConns     = "ORDERS_DB_MAX_CONNS"
+	envDBPipeConns    = "ORDERS_DB_PIPELINE_CONNS"
+)
+
+// Default sizes of the two connection pools (see pools.go). The API's is
+// large enough to keep two cores busy with PostgreSQL's group commit, and
+// small enough that a herd of clients reconnecting after a restart does not
+// make PostgreSQL fork a backend for each; the pipeline's (relay,
+// consumers, cron) needs a connection per consumer and one for the relay.
+const (
+	defaultDBMaxConns  = 16
+	defaultDBPipeConns = 4
+	maxDBConnsAccepted = 10000 // a larger value is a typo, not a plan
 )
 
 // config is the configuration of the order system: loadConfig fills it
@@ -47,9 +62,14 @@ type config struct {
 	IdempotencyTTL time.Duration // how long an Idempotency-Key is kept; 0 means 24h
 	ReconcileAfter time.Duration // how long an order may sit in created or paid before it is re-driven; 0 means 5m
 	ReconcileSpec  string        // cron spec of the reconcile job; empty means "@every 1m"
+	DBMaxConns     int           // the API's connections at most; 0 means defaultDBMaxConns
+	DBPipeConns    int           // the relay's, consumers' and cron's connections at most; 0 means defaultDBPipeConns
 
 	// Set in code only; empty means the modules' environment and defaults.
 	SQLiteBusyTimeout time.Duration              // how long an SQLite writer waits for the lock; 0 means 10s
+	OutboxPollOnly    bool                       // the relay only polls, not woken by commits (tests of its last pass)
+	RetryBackoffMin   time.Duration              // the consumers' retry backoff; 0 means flexkafka's default
+	RetryBackoffMax   time.Duration              // 0 means flexkafka's default
 	HTTPAddr          string                     // public API
 	MetricsAddr       string                     // operations server
 	Logger            *slog.Logger               // nil means slog.Default()
@@ -81,6 +101,12 @@ func loadConfig() (config, error) {
 	if cfg.ReconcileAfter, err = durationEnv(envReconcileAfter, defaultReconcileAfter); err != nil {
 		return cfg, err
 	}
+	if cfg.DBMaxConns, err = countEnv(envDBMaxConns, defaultDBMaxConns); err != nil {
+		return cfg, err
+	}
+	if cfg.DBPipeConns, err = countEnv(envDBPipeConns, defaultDBPipeConns); err != nil {
+		return cfg, err
+	}
 	if _, err := flexcron.Parse(cfg.ExpirySpec, nil); err != nil {
 		return cfg, fmt.Errorf("orders: invalid %s %q: %w", envExpirySpec, cfg.ExpirySpec, err)
 	}
@@ -108,4 +134,18 @@ func durationEnv(key string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("orders: invalid %s %q: want a positive Go duration such as %q", key, raw, def.String())
 	}
 	return d, nil
+}
+
+// countEnv reads a count of connections from the environment: an integer
+// from 1 to maxDBConnsAccepted.
+func countEnv(key string, def int) (int, error) {
+	raw := os.Getenv(key)
+	if raw == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(raw))
+	if err != nil || n < 1 || n > maxDBConnsAccepted {
+		return 0, fmt.Errorf("orders: invalid %s %q: want an integer from 1 to %d, such as %d", key, raw, maxDBConnsAccepted, def)
+	}
+	return n, nil
 }

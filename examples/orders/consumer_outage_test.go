@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,16 @@ func testDatabaseOutage(t *testing.T, cfg config, outage func(*testing.T, *sql.D
 	retries := sys.payments.Stats().Retries
 	waitFor(t, "more retries", func() bool { return sys.payments.Stats().Retries >= retries+3 })
 	heal()
+	// The API's pool, which the outage cut too, answers 503 (Retry-After)
+	// until it has replaced its broken connections.
+	waitFor(t, "the API answering again", func() bool {
+		resp, err := http.Get(sys.url + "/orders/" + ids[0])
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 
 	for _, id := range ids {
 		waitForStatus(t, sys.url, id, statusShipped)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/go-flexible/flexible/flexkafka"
@@ -61,4 +62,73 @@ func (s *step) handle(ctx context.Context, msg kafka.Message) error {
 		s.log.Info("orders: order "+string(s.to.to), "order", ev.OrderID)
 	}
 	return nil
+}
+
+// errBadInBatch marks the failure of a batch that holds a message which
+// cannot be handled (malformed, or of an unknown order), or a panic: the
+// batch is handled again one message at a time (see batchMiddleware), so
+// that only that message is dead-lettered.
+var errBadInBatch = errors.New("orders: a message of the batch cannot be handled")
+
+// handleBatch is the step's flexkafka.BatchHandler: it moves the orders of
+// consecutive messages of a partition in one transaction, one commit for
+// the batch, which is what lets the pipeline keep up with the API (a
+// commit waits for the disk). A batch of one is handle's.
+func (s *step) handleBatch(ctx context.Context, msgs []kafka.Message) error {
+	if len(msgs) == 1 {
+		return s.handle(ctx, msgs[0])
+	}
+	ids := make([]string, len(msgs))
+	for i, msg := range msgs {
+		ev, err := decodeEvent(msg)
+		if err != nil {
+			return flexkafka.Permanent(fmt.Errorf("%w: %w", errBadInBatch, err))
+		}
+		ids[i] = ev.OrderID
+	}
+	res, err := s.store.applyAll(ctx, ids, s.to)
+	switch {
+	case errors.Is(err, errNotFound):
+		return flexkafka.Permanent(fmt.Errorf("%w: %w", errBadInBatch, err))
+	case err != nil:
+		return err
+	}
+	for i, r := range res {
+		if !r.applied {
+			s.log.Info("orders: "+s.what+" skipped: the order has moved on",
+				"order", ids[i], "status", r.current, "want", s.to.from)
+			continue
+		}
+		s.log.Info("orders: order "+string(s.to.to), "order", ids[i])
+	}
+	return nil
+}
+
+// batchMiddleware is the consumers' middleware: flexkafka's Retry with
+// policy, and DeadLetter to topic, as the default chain has, except that a
+// batch failing for one bad message (errBadInBatch) or a panic is handled
+// again one message at a time, each retried and dead-lettered alone: the
+// good messages are applied (their batch's transaction was rolled back)
+// and only the bad one is dead-lettered, not its whole batch.
+func batchMiddleware(topic string, policy flexkafka.RetryPolicy) flexkafka.Middleware {
+	retry, deadLetter := flexkafka.Retry(policy), flexkafka.DeadLetter(topic, nil)
+	return func(next flexkafka.BatchHandler) flexkafka.BatchHandler {
+		whole, single := retry(next), deadLetter(retry(next))
+		return func(ctx context.Context, msgs []kafka.Message) error {
+			if len(msgs) == 1 {
+				return single(ctx, msgs)
+			}
+			err := whole(ctx, msgs)
+			var panicked *flexkafka.PanicError
+			if err == nil || !errors.Is(err, errBadInBatch) && !errors.As(err, &panicked) {
+				return err
+			}
+			for i := range msgs {
+				if err := single(ctx, msgs[i:i+1]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 }

@@ -15,13 +15,15 @@ import (
 // openDB opens PostgreSQL when cfg.DatabaseURL is set, else the SQLite file
 // cfg.SQLitePath, checks that it answers and migrates its schema to the
 // current version (see migrate), which is safe when several replicas start
-// at once. It reports whether the database is PostgreSQL: the SQL is the
+// at once. Its pool has cfg.DBMaxConns connections at most (see pools.go).
+// It reports whether the database is PostgreSQL: the SQL is the
 // same for both but for one column type, and the cron lock differs.
 func openDB(ctx context.Context, cfg config) (db *sql.DB, postgres bool, err error) {
 	db, postgres, err = dialDB(cfg)
 	if err != nil {
 		return nil, false, err
 	}
+	limitPool(db, cfg.DBMaxConns, defaultDBMaxConns)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := retryBusy(pingCtx, postgres, func() error { return db.PingContext(pingCtx) }); err != nil {

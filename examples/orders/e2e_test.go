@@ -165,7 +165,8 @@ func checkOps(t *testing.T, sys *system) {
 // being posted, then starts it again on the same database and Kafka
 // cluster: every order that was answered 201 gets shipped, once.
 //
-// In the first run the relay's poll never comes, so the orders' events are
+// In the first run the relay's poll never comes, nor is it woken by the
+// commits, so the orders' events are
 // published only by the relay's last pass at shutdown, after the
 // consumers have halted: the second run has all of them to handle.
 func TestNoOrderLostAcrossRestart(t *testing.T) {
@@ -176,6 +177,7 @@ func testNoOrderLostAcrossRestart(t *testing.T, cfg config) {
 	testKafka(t, &cfg)
 	first := cfg
 	first.OutboxInterval = time.Hour
+	first.OutboxPollOnly = true
 	sys := start(t, first)
 
 	// One connection per request: a keep-alive client dials spare

@@ -45,21 +45,22 @@ func testLogger() *slog.Logger {
 func testConfig(t testing.TB) config {
 	dir := t.TempDir()
 	return config{
-		SQLitePath:     filepath.Join(dir, "orders.db"),
-		KafkaDataDir:   filepath.Join(dir, "kafka"),
-		OutboxInterval: 10 * time.Millisecond,
-		PaymentTimeout: time.Hour,
-		ExpirySpec:     "@every 1h",
-		HTTPAddr:       "127.0.0.1:0",
-		MetricsAddr:    "127.0.0.1:0",
-		Logger:         testLogger(),
-		ServiceOptions: []flex.Option{flex.WithSignals(), flex.WithShutdownTimeout(20 * time.Second)},
+		SQLitePath:      filepath.Join(dir, "orders.db"),
+		KafkaDataDir:    filepath.Join(dir, "kafka"),
+		OutboxInterval:  10 * time.Millisecond,
+		PaymentTimeout:  time.Hour,
+		ExpirySpec:      "@every 1h",
+		HTTPAddr:        "127.0.0.1:0",
+		MetricsAddr:     "127.0.0.1:0",
+		Logger:          testLogger(),
+		ServiceOptions:  []flex.Option{flex.WithSignals(), flex.WithShutdownTimeout(20 * time.Second)},
+		RetryBackoffMin: time.Millisecond,
+		RetryBackoffMax: 5 * time.Millisecond,
 		ConsumerOptions: []flexkafka.ConsumerOption{
 			flexkafka.WithGroupTimings(100*time.Millisecond, 6*time.Second, 3*time.Second),
 			flexkafka.WithJoinBackoff(100 * time.Millisecond),
 			flexkafka.WithFetchMaxWait(50 * time.Millisecond),
 			flexkafka.WithCommitInterval(20 * time.Millisecond),
-			flexkafka.WithBackoff(time.Millisecond, 5*time.Millisecond),
 		},
 	}
 }

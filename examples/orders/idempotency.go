@@ -127,7 +127,7 @@ func claimKey(ctx context.Context, tx *sql.Tx, idem *idempotency, res createResp
 // purgeKeys deletes the Idempotency-Keys recorded before cutoff, and
 // returns how many.
 func (s *store) purgeKeys(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, cutoff.UnixMilli())
+	res, err := s.exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, cutoff.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("orders: purge idempotency keys: %w", err)
 	}

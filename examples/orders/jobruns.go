@@ -94,7 +94,7 @@ func everyPeriod(spec string) time.Duration {
 // older than jobRunsRetention.
 func (s *store) claimTick(ctx context.Context, job string, tick time.Time) (bool, error) {
 	now := time.Now()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO job_runs (job, tick, replica, claimed_at) VALUES ($1, $2, $3, $4)
+	res, err := s.exec(ctx, `INSERT INTO job_runs (job, tick, replica, claimed_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (job, tick) DO NOTHING`, job, tick.UnixMilli(), replicaName, now.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("orders: claim the tick %s of job %q: %w", tick.Format(time.RFC3339), job, err)
@@ -103,7 +103,7 @@ func (s *store) claimTick(ctx context.Context, job string, tick time.Time) (bool
 	if err != nil || n == 0 {
 		return false, err
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM job_runs WHERE job = $1 AND tick < $2`,
+	if _, err := s.exec(ctx, `DELETE FROM job_runs WHERE job = $1 AND tick < $2`,
 		job, now.Add(-jobRunsRetention).UnixMilli()); err != nil {
 		return true, fmt.Errorf("orders: forget the old ticks of job %q: %w", job, err)
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// collector exports the counters of the Kafka workers, the cron jobs and
-// the outbox relay at each scrape of the operations server's /metrics.
+// collector exports the counters of the Kafka workers, the cron jobs, the
+// outbox relay and SQLite's writer at each scrape of the operations server's /metrics.
 // flexkafka and flexcron keep monotonic counters (and partition lag)
 // without depending on Prometheus; this is the few lines that map them
 // onto it.
@@ -19,6 +19,7 @@ type collector struct {
 	relay     *relay
 	cron      *flexcron.Scheduler
 	redriven  *redriveCounts // nil: not exported
+	writer    *writer        // nil (PostgreSQL): not exported
 }
 
 var (
@@ -50,6 +51,12 @@ var (
 		"Cron job runs skipped because another replica held the job's lock, by job.", []string{"job"}, nil)
 	descCronDuration = prometheus.NewDesc("orders_cron_last_duration_seconds",
 		"Duration of the job's last finished run, by job.", []string{"job"}, nil)
+	descWriterGroups = prometheus.NewDesc("orders_db_write_groups_total",
+		"SQLite: groups of writing transactions committed together (or failed together).", nil, nil)
+	descWriterTxs = prometheus.NewDesc("orders_db_write_transactions_total",
+		"SQLite: writing transactions run by the writer, by lane (api, pipeline).", []string{"lane"}, nil)
+	descWriterWaiting = prometheus.NewDesc("orders_db_write_waiting",
+		"SQLite: writing transactions queued for the writer now, by lane.", []string{"lane"}, nil)
 	descReconciled = prometheus.NewDesc("orders_reconciled_total",
 		"Orders stuck in created or paid whose event the reconcile job published again, by that status.", []string{"status"}, nil)
 )
@@ -58,7 +65,8 @@ var (
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConsumed, descRetries, descDeadLettered, descRetrying, descLag,
 		descProduced, descProducerErrors, descProducerBuffered, descRelayed, descRelayFailures,
-		descCronRuns, descCronFailures, descCronLockHeld, descCronDuration, descReconciled} {
+		descCronRuns, descCronFailures, descCronLockHeld, descCronDuration, descReconciled,
+		descWriterGroups, descWriterTxs, descWriterWaiting} {
 		ch <- d
 	}
 }
@@ -92,6 +100,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCronFailures, prometheus.CounterValue, float64(job.Failures), job.Name)
 		ch <- prometheus.MustNewConstMetric(descCronLockHeld, prometheus.CounterValue, float64(job.LockHeld), job.Name)
 		ch <- prometheus.MustNewConstMetric(descCronDuration, prometheus.GaugeValue, job.LastDuration.Seconds(), job.Name)
+	}
+	if w := c.writer; w != nil {
+		ch <- prometheus.MustNewConstMetric(descWriterGroups, prometheus.CounterValue, float64(w.commits.Load()))
+		for l := range lanes {
+			ch <- prometheus.MustNewConstMetric(descWriterTxs, prometheus.CounterValue, float64(w.txs[l].Load()), l.String())
+			ch <- prometheus.MustNewConstMetric(descWriterWaiting, prometheus.GaugeValue, float64(w.waiting(l)), l.String())
+		}
 	}
 	if c.redriven != nil {
 		ch <- prometheus.MustNewConstMetric(descReconciled, prometheus.CounterValue, float64(c.redriven.created.Load()), string(statusCreated))

@@ -15,7 +15,9 @@ import (
 // relayBatch is how many outbox rows the relay publishes in one write.
 const relayBatch = 100
 
-// relay is the worker that publishes the outbox to Kafka: every interval
+// relay is the worker that publishes the outbox to Kafka: as soon as a
+// transaction of this process commits rows to the outbox (its store's
+// doorbell rings), and every interval in case another process wrote them,
 // it reads the unsent rows, oldest first, writes them with the producer,
 // which waits for every in-sync replica to acknowledge them, and only then
 // marks them sent. A row whose write fails, or whose mark is lost, is
@@ -34,6 +36,8 @@ type relay struct {
 	producer *flexkafka.Producer
 	interval time.Duration
 	log      *slog.Logger
+
+	wake *pgWake // PostgreSQL: wakes and is woken by other replicas; nil without
 
 	published atomic.Uint64 // rows published, for the metrics
 	failures  atomic.Uint64 // failed passes, for the metrics
@@ -59,7 +63,9 @@ func (r *relay) String() string { return "outbox-relay" }
 // flex.Readier.
 func (r *relay) Ready() <-chan struct{} { return r.ready }
 
-// Run publishes the outbox every interval until halted. Halting publishes
+// Run publishes the outbox when rows are committed, and every interval,
+// until halted. Commits during a pass ring once for the next pass, which
+// publishes them together, in batches of up to relayBatch rows. Halting publishes
 // what is left one last time: the rows written by the consumers, which are
 // halted before the relay, while the producer, halted after it, still runs.
 // Run returns nil once halted, at once after an earlier Halt, and the
@@ -76,6 +82,19 @@ func (r *relay) Run(ctx context.Context) error {
 	defer close(r.done)
 	defer r.cancel()
 
+	// On PostgreSQL, announce this replica's commits to the others and
+	// listen for theirs, until Run returns.
+	var remote, announce *doorbell
+	if r.wake != nil {
+		remote, announce = newDoorbell(), newDoorbell()
+		wakeCtx, stopWake := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.wake.announce(wakeCtx, announce.rung()) })
+		wg.Go(func() { r.wake.listen(wakeCtx, remote) })
+		defer wg.Wait()
+		defer stopWake()
+	}
+
 	tick := time.NewTicker(r.interval)
 	defer tick.Stop()
 	for {
@@ -87,6 +106,11 @@ func (r *relay) Run(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-r.store.outboxWritten.rung():
+			announce.ring()
+			r.publishAll(ctx)
+		case <-remote.rung():
+			r.publishAll(ctx)
 		case <-tick.C:
 			r.publishAll(ctx)
 		}
@@ -141,25 +165,18 @@ func (r *relay) publishAll(ctx context.Context) error {
 
 // publish publishes one batch of pending rows and returns how many.
 func (r *relay) publish(ctx context.Context) (int, error) {
-	rows, err := r.store.pendingOutbox(ctx, relayBatch)
-	if err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	msgs := make([]kafka.Message, len(rows))
-	ids := make([]int64, len(rows))
-	for i, row := range rows {
-		msgs[i] = kafka.Message{Topic: row.topic, Key: []byte(row.key), Value: row.payload}
-		ids[i] = row.id
-	}
-	if err := r.producer.Produce(ctx, msgs...); err != nil {
-		return 0, fmt.Errorf("orders: publish %d outbox rows: %w", len(msgs), err)
-	}
-	// Acknowledged by Kafka: only now may the rows be marked sent.
-	if err := r.store.markSent(ctx, ids); err != nil {
-		return 0, err
-	}
-	r.published.Add(uint64(len(rows)))
-	return len(rows), nil
+	n, err := r.store.claimOutbox(ctx, relayBatch, func(rows []outboxRow) error {
+		msgs := make([]kafka.Message, len(rows))
+		for i, row := range rows {
+			msgs[i] = kafka.Message{Topic: row.topic, Key: []byte(row.key), Value: row.payload}
+		}
+		if err := r.producer.Produce(ctx, msgs...); err != nil {
+			return fmt.Errorf("orders: publish %d outbox rows: %w", len(msgs), err)
+		}
+		return nil
+	})
+	r.published.Add(uint64(n))
+	return n, err
 }
 
 func isClosed(ch <-chan struct{}) bool {

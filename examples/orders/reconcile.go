@@ -132,7 +132,7 @@ const stuckOrders = `status IN ($2, $3) AND updated_at < $4
 func (s *store) redriveStuck(ctx context.Context, now time.Time, after, paymentTimeout time.Duration, limit int) ([]event, error) {
 	now = now.UTC().Truncate(time.Millisecond)
 	var events []event
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE orders SET redriven_at = $1
 			WHERE seq IN (
 				SELECT seq FROM orders o WHERE `+stuckOrders+`
@@ -169,6 +169,9 @@ func (s *store) redriveStuck(ctx context.Context, now time.Time, after, paymentT
 	}
 	for _, ev := range events {
 		s.redriven.add(ev.Status)
+	}
+	if len(events) > 0 {
+		s.outboxWritten.ring()
 	}
 	return events, nil
 }

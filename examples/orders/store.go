@@ -23,10 +23,19 @@ var errRollback = errors.New("orders: rolled back")
 // with the same SQL. Every change of an order writes its event to the
 // outbox in the same transaction, so that the change and its announcement
 // are committed, or lost, together.
+//
+// The API and the pipeline (relay, consumers, cron) each have a store of
+// their own, on a pool of their own (see pools.go), sharing the writer and
+// the doorbell: lane says whose writes a store makes.
 type store struct {
 	db       *sql.DB
 	topics   topics
 	redriven redriveCounts // orders re-driven by this process (see reconcile.go)
+
+	postgres      bool      // claim outbox rows with row locks (see claimOutbox)
+	writer        *writer   // SQLite: runs the writes, in groups, the pipeline's first; nil: s.db does
+	lane          lane      // whose writes these are, for the writer
+	outboxWritten *doorbell // rung after each commit that wrote the outbox; nil rings nothing
 }
 
 // createOrder stores a new order, from a valid request, and its
@@ -62,7 +71,7 @@ func (s *store) createIdempotent(ctx context.Context, req newOrderRequest, idem 
 	}
 	res := createResponse{orderID: o.ID, status: http.StatusCreated, location: "/orders/" + o.ID, body: append(body, '\n')}
 	var recorded *createResponse
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if idem != nil {
 			var err error
 			if recorded, err = claimKey(ctx, tx, idem, res, now); err != nil {
@@ -86,6 +95,9 @@ func (s *store) createIdempotent(ctx context.Context, req newOrderRequest, idem 
 		}
 		return s.enqueue(ctx, tx, event{OrderID: o.ID, Status: o.Status, Customer: o.Customer, TotalCents: o.TotalCents, Time: now})
 	})
+	if err == nil {
+		s.outboxWritten.ring()
+	}
 	switch {
 	case recorded != nil:
 		return order{}, *recorded, nil
@@ -101,32 +113,71 @@ func (s *store) createIdempotent(ctx context.Context, req newOrderRequest, idem 
 // applied (a message delivered twice) or another transition won the race,
 // nothing changes and apply returns false with the order's current status.
 func (s *store) apply(ctx context.Context, id string, t transition) (applied bool, current status, err error) {
-	if !validID(id) {
-		return false, "", fmt.Errorf("orders: order %q: %w", id, errNotFound)
+	res, err := s.applyAll(ctx, []string{id}, t)
+	if err != nil {
+		return false, "", err
+	}
+	return res[0].applied, res[0].current, nil
+}
+
+// outcome is the outcome of a transition of one order (see apply).
+type outcome struct {
+	applied bool
+	current status
+}
+
+// applyAll applies t to each order of ids, as apply does, all in one
+// transaction: one commit for a batch of Kafka messages. One order that
+// does not exist fails them all, with errNotFound.
+func (s *store) applyAll(ctx context.Context, ids []string, t transition) ([]outcome, error) {
+	for _, id := range ids {
+		if !validID(id) {
+			return nil, fmt.Errorf("orders: order %q: %w", id, errNotFound)
+		}
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		ev := event{OrderID: id, Status: t.to, Time: now}
-		err := tx.QueryRowContext(ctx, `UPDATE orders SET status = $1, updated_at = $2
-			WHERE id = $3 AND status = $4 RETURNING customer, total_cents`,
-			t.to, now.UnixMilli(), id, t.from).Scan(&ev.Customer, &ev.TotalCents)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE id = $1`, id).Scan(&current)
-			if errors.Is(err, sql.ErrNoRows) {
-				return errNotFound
+	res := make([]outcome, len(ids))
+	var failed string
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i, id := range ids {
+			var err error
+			if res[i], err = s.applyTx(ctx, tx, id, t, now); err != nil {
+				failed = id
+				return err
 			}
-			return err
 		}
-		if err != nil {
-			return err
-		}
-		applied, current = true, t.to
-		return s.enqueue(ctx, tx, ev)
+		return nil
 	})
 	if err != nil {
-		return false, "", fmt.Errorf("orders: order %s: %s → %s: %w", id, t.from, t.to, err)
+		return nil, fmt.Errorf("orders: order %s: %s → %s: %w", failed, t.from, t.to, err)
 	}
-	return applied, current, nil
+	for _, r := range res {
+		if r.applied {
+			s.outboxWritten.ring()
+			break
+		}
+	}
+	return res, nil
+}
+
+// applyTx applies t to order id within tx.
+func (s *store) applyTx(ctx context.Context, tx *sql.Tx, id string, t transition, now time.Time) (outcome, error) {
+	ev := event{OrderID: id, Status: t.to, Time: now}
+	err := tx.QueryRowContext(ctx, `UPDATE orders SET status = $1, updated_at = $2
+		WHERE id = $3 AND status = $4 RETURNING customer, total_cents`,
+		t.to, now.UnixMilli(), id, t.from).Scan(&ev.Customer, &ev.TotalCents)
+	if errors.Is(err, sql.ErrNoRows) {
+		var current status
+		err = tx.QueryRowContext(ctx, `SELECT status FROM orders WHERE id = $1`, id).Scan(&current)
+		if errors.Is(err, sql.ErrNoRows) {
+			return outcome{}, errNotFound
+		}
+		return outcome{current: current}, err
+	}
+	if err != nil {
+		return outcome{}, err
+	}
+	return outcome{applied: true, current: t.to}, s.enqueue(ctx, tx, ev)
 }
 
 // expireUnpaid moves the orders created before cutoff and still unpaid to
@@ -137,7 +188,7 @@ func (s *store) apply(ctx context.Context, id string, t transition) (applied boo
 func (s *store) expireUnpaid(ctx context.Context, cutoff, redrivenBefore time.Time) ([]string, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var ids []string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE orders SET status = $1, updated_at = $2
 			WHERE status = $3 AND created_at < $4 AND (redriven_at IS NULL OR redriven_at < $5)
 			RETURNING id, customer, total_cents`,
@@ -167,6 +218,9 @@ func (s *store) expireUnpaid(ctx context.Context, cutoff, redrivenBefore time.Ti
 	})
 	if err != nil {
 		return nil, fmt.Errorf("orders: expire unpaid orders: %w", err)
+	}
+	if len(ids) > 0 {
+		s.outboxWritten.ring()
 	}
 	return ids, nil
 }
@@ -250,8 +304,19 @@ type outboxRow struct {
 
 // pendingOutbox returns up to limit unsent rows, oldest first.
 func (s *store) pendingOutbox(ctx context.Context, limit int) ([]outboxRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, topic, msg_key, payload FROM outbox
-		WHERE sent_at IS NULL ORDER BY id LIMIT $1`, limit)
+	return readOutbox(ctx, s.db, limit, "")
+}
+
+// querier is what *sql.DB and *sql.Tx share for reading.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readOutbox returns up to limit unsent rows, oldest first, with the
+// locking clause lock ("" for none).
+func readOutbox(ctx context.Context, q querier, limit int, lock string) ([]outboxRow, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, topic, msg_key, payload FROM outbox
+		WHERE sent_at IS NULL ORDER BY id LIMIT $1 `+lock, limit)
 	if err != nil {
 		return nil, fmt.Errorf("orders: read outbox: %w", err)
 	}
@@ -272,11 +337,71 @@ func (s *store) pendingOutbox(ctx context.Context, limit int) ([]outboxRow, erro
 	return pending, nil
 }
 
+// claimOutbox passes up to limit unsent rows, oldest first, to publish,
+// marks them sent once publish has returned nil, and returns how many it
+// marked.
+//
+// On PostgreSQL the rows are claimed (SELECT … FOR UPDATE SKIP LOCKED) in a
+// transaction held until they are marked, so that the relays of replicas
+// woken together publish different rows rather than the same ones twice;
+// the row locks hold back no one else. On SQLite, where a transaction held
+// open for Kafka's round trip would hold back every writer, the rows are
+// read, published, then marked.
+func (s *store) claimOutbox(ctx context.Context, limit int, publish func([]outboxRow) error) (int, error) {
+	if !s.postgres {
+		rows, err := s.pendingOutbox(ctx, limit)
+		if err != nil || len(rows) == 0 {
+			return 0, err
+		}
+		if err := publish(rows); err != nil {
+			return 0, err
+		}
+		return len(rows), s.markSent(ctx, outboxIDs(rows))
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("orders: claim outbox rows: %w", err)
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	rows, err := readOutbox(ctx, tx, limit, "FOR UPDATE SKIP LOCKED")
+	if err != nil || len(rows) == 0 {
+		return 0, err
+	}
+	if err := publish(rows); err != nil {
+		return 0, err
+	}
+	query, args := markSentQuery(outboxIDs(rows))
+	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
+		return 0, fmt.Errorf("orders: mark %d outbox rows sent: %w", len(rows), err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("orders: mark %d outbox rows sent: %w", len(rows), err)
+	}
+	return len(rows), nil
+}
+
+func outboxIDs(rows []outboxRow) []int64 {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.id
+	}
+	return ids
+}
+
 // markSent records that the outbox rows ids were published.
 func (s *store) markSent(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	query, args := markSentQuery(ids)
+	if _, err := s.exec(ctx, query, args...); err != nil {
+		return fmt.Errorf("orders: mark %d outbox rows sent: %w", len(ids), err)
+	}
+	return nil
+}
+
+// markSentQuery returns the UPDATE that marks the outbox rows ids sent now.
+func markSentQuery(ids []int64) (string, []any) {
 	args := make([]any, 0, len(ids)+1)
 	args = append(args, time.Now().UnixMilli())
 	marks := make([]string, len(ids))
@@ -284,31 +409,44 @@ func (s *store) markSent(ctx context.Context, ids []int64) error {
 		args = append(args, id)
 		marks[i] = fmt.Sprintf("$%d", i+2)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET sent_at = $1 WHERE id IN (`+strings.Join(marks, ", ")+`)`, args...)
-	if err != nil {
-		return fmt.Errorf("orders: mark %d outbox rows sent: %w", len(ids), err)
-	}
-	return nil
+	return `UPDATE outbox SET sent_at = $1 WHERE id IN (` + strings.Join(marks, ", ") + `)`, args
 }
 
 // purgeSent deletes the outbox rows sent before cutoff, and returns how many.
 func (s *store) purgeSent(ctx context.Context, cutoff time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE sent_at < $1`, cutoff.UnixMilli())
+	res, err := s.exec(ctx, `DELETE FROM outbox WHERE sent_at < $1`, cutoff.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("orders: purge sent outbox rows: %w", err)
 	}
 	return res.RowsAffected()
 }
 
-// inTx runs fn in a transaction, committed when fn returns nil.
-func (s *store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// inTx runs fn in a transaction, committed when fn returns nil: on SQLite
+// through the writer, in a group with others (fn then gets a context that
+// is not cancelled); elsewhere, on a connection of s's pool.
+func (s *store) inTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.writer != nil {
+		return s.writer.do(ctx, s.lane, fn)
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		tx.Rollback()
 		return err
 	}
 	return tx.Commit()
+}
+
+// exec runs one writing statement, through the writer on SQLite.
+func (s *store) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	if s.writer == nil {
+		return s.db.ExecContext(ctx, query, args...)
+	}
+	err = s.writer.do(ctx, s.lane, func(ctx context.Context, tx *sql.Tx) error {
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
 }

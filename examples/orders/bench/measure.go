@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// result is what was measured on one kind of database.
+type result struct {
+	kind     string
+	rounds   []round
+	ship     shipping // at -rate
+	shipHalf shipping // at half the service's throughput
+}
+
+// round is one ceiling and one service measurement, side by side.
+type round struct {
+	ceiling, service figures
+}
+
+// ratio is the service's throughput over the ceiling's.
+func (r round) ratio() float64 {
+	if r.ceiling.perSec == 0 {
+		return 0
+	}
+	return r.service.perSec / r.ceiling.perSec
+}
+
+// measure runs the ceiling and the service alternately, -rounds times,
+// each on a fresh database, then the order-to-shipped measurements on
+// another.
+func (e *env) measure(ctx context.Context, kind string) (result, error) {
+	res := result{kind: kind}
+	best := 0.0
+	for i := range e.cfg.rounds {
+		var r round
+		var err error
+		progress("%s round %d: ceiling", kind, i+1)
+		if r.ceiling, err = e.measureCeiling(ctx, kind); err != nil {
+			return res, err
+		}
+		progress("%s round %d: ceiling %.0f tx/s, p50 %s, p99 %s; service", kind, i+1, r.ceiling.perSec, ms(r.ceiling.p50), ms(r.ceiling.p99))
+		if r.service, err = e.measureService(ctx, kind); err != nil {
+			return res, err
+		}
+		progress("%s round %d: service %.0f orders/s (%.0f%%), p50 %s, p99 %s, %d errors", kind, i+1,
+			r.service.perSec, 100*r.ratio(), ms(r.service.p50), ms(r.service.p99), r.service.errors)
+		res.rounds = append(res.rounds, r)
+		best = max(best, r.service.perSec)
+	}
+	db, err := e.freshDB(ctx, kind)
+	if err != nil {
+		return res, err
+	}
+	s, err := e.startService(ctx, db, e.cfg.serviceEnv...)
+	if err != nil {
+		return res, err
+	}
+	defer s.stop()
+	progress("%s: order to shipped at %.0f orders/s", kind, e.cfg.rate)
+	if res.ship, err = e.shipping(ctx, s, db, e.cfg.rate); err != nil {
+		return res, err
+	}
+	if best > 0 {
+		progress("%s: order to shipped at %.0f orders/s (half the service's throughput)", kind, best/2)
+		if res.shipHalf, err = e.shipping(ctx, s, db, best/2); err != nil {
+			return res, err
+		}
+	}
+	return res, s.stop()
+}
+
+// measureCeiling migrates a fresh database (by starting the order system
+// on it and stopping it) and runs the ceiling on it.
+func (e *env) measureCeiling(ctx context.Context, kind string) (figures, error) {
+	db, err := e.freshDB(ctx, kind)
+	if err != nil {
+		return figures{}, err
+	}
+	s, err := e.startService(ctx, db)
+	if err != nil {
+		return figures{}, err
+	}
+	if err := s.stop(); err != nil {
+		return figures{}, fmt.Errorf("stop after migrating: %w", err)
+	}
+	return e.ceiling(ctx, db)
+}
+
+// measureService runs the closed-loop HTTP load on the order system on a
+// fresh database.
+func (e *env) measureService(ctx context.Context, kind string) (figures, error) {
+	db, err := e.freshDB(ctx, kind)
+	if err != nil {
+		return figures{}, err
+	}
+	s, err := e.startService(ctx, db, e.cfg.serviceEnv...)
+	if err != nil {
+		return figures{}, err
+	}
+	rep, err := e.loadgen(ctx, s, e.cfg.c, 0)
+	if stopErr := s.stop(); err == nil && stopErr != nil {
+		err = fmt.Errorf("stop: %w", stopErr)
+	}
+	return rep.figures(), err
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

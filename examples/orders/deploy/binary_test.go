@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 // repoRoot is the repository's root, the Dockerfile's build context.
@@ -182,4 +184,16 @@ func readsEnv(t *testing.T, name string) bool {
 	t.Helper()
 	ordersBinary(t)
 	return bytes.Contains(binBytes, []byte(name))
+}
+
+// readYAML decodes a YAML file strictly into v.
+func readYAML(t *testing.T, path string, v any) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.UnmarshalStrict(data, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 }

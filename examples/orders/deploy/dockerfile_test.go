@@ -102,4 +102,3 @@ func TestStaticBinary(t *testing.T) {
 		t.Errorf("orders redrive -h in an empty environment: %v, want its usage and exit status 2:\n%s", err, out)
 	}
 }
-

@@ -176,14 +176,15 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
-// readsEnv reports whether the binary can read the environment variable
-// name: its name is in the binary (the Go runtime's GOMEMLIMIT too). A
-// variable whose name is nowhere in it is certainly ignored: a typo, or one
-// that no version of the code reads any more.
-func readsEnv(t *testing.T, name string) bool {
+// inBinary reports whether s is in the order system's binary. For an
+// environment variable's name, false means the binary certainly ignores it
+// (a typo, or a variable no version of the code reads any more); the Go
+// runtime's own, such as GOMEMLIMIT, are in it too. For a metric's name,
+// false means it is exported under another name, or not at all.
+func inBinary(t *testing.T, s string) bool {
 	t.Helper()
 	ordersBinary(t)
-	return bytes.Contains(binBytes, []byte(name))
+	return bytes.Contains(binBytes, []byte(s))
 }
 
 // readYAML decodes a YAML file strictly into v.

@@ -211,7 +211,7 @@ func TestKubernetesManifests(t *testing.T) {
 
 	t.Run("env read by the binary", func(t *testing.T) {
 		for name := range env {
-			if !readsEnv(t, name) {
+			if !inBinary(t, name) {
 				t.Errorf("%s is set but the binary never reads it", name)
 			}
 		}

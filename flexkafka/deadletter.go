@@ -77,7 +77,7 @@ func DeadLetter(topic string, w Writer) Middleware {
 				return fmt.Errorf("flexkafka: dead-letter to %q failed: %w (handler error: %w)", topic, werr, err)
 			}
 			if d != nil {
-				d.c.deadLettered(d, topic, err)
+				d.c.deadLettered(d, topic, err, len(msgs))
 			}
 			return nil
 		}
@@ -108,11 +108,13 @@ func deadLetters(topic string, msgs []kafka.Message, cause error, attempts int, 
 	return out
 }
 
-// deadLettered counts and logs the dead letters of d.
-func (c *Consumer) deadLettered(d *delivery, topic string, cause error) {
-	n := uint64(len(d.msgs))
+// deadLettered counts and logs count dead letters of d.
+func (c *Consumer) deadLettered(d *delivery, topic string, cause error, count int) {
+	// A middleware may dead-letter some of the delivery's messages, one at
+	// a time, and handle the others: only those count as dead letters.
+	n := uint64(count)
 	d.mu.Lock()
-	d.dead = true
+	d.dead += count
 	d.mu.Unlock()
 	c.counters.deadLettered.Add(n)
 	c.topic(d.key.topic).deadLettered.Add(n)

@@ -58,9 +58,9 @@ type delivery struct {
 	stop <-chan struct{} // closed when retries must stop: Halt or the end of the generation
 
 	mu       sync.Mutex
-	dead     bool // dead-lettered: handled, but not successfully
-	attempt0 int  // handler calls before this delivery, from earlier generations
-	calls    int  // handler calls in this delivery
+	dead     int // messages dead-lettered: handled, but not successfully
+	attempt0 int // handler calls before this delivery, from earlier generations
+	calls    int // handler calls in this delivery
 }
 
 type deliveryKey struct{}

@@ -178,11 +178,11 @@ func (c *Consumer) settle(g *generation, d *delivery, err error) bool {
 	msgs := d.msgs
 	if err == nil {
 		d.mu.Lock()
-		dead := d.dead
+		handled := len(msgs) - min(d.dead, len(msgs))
 		d.mu.Unlock()
-		if !dead {
-			c.counters.messages.Add(uint64(len(msgs)))
-			c.topic(d.p.topic).messages.Add(uint64(len(msgs)))
+		if handled > 0 {
+			c.counters.messages.Add(uint64(handled))
+			c.topic(d.p.topic).messages.Add(uint64(handled))
 		}
 		c.retries.done(d.key)
 		return true

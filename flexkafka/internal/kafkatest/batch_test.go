@@ -124,6 +124,52 @@ func TestBatchDeadLetter(t *testing.T) {
 	}
 }
 
+// TestBatchDeadLetterOne: a middleware that hands a failing batch's
+// messages to DeadLetter one at a time dead-letters only the bad one; the
+// counters count one dead letter and the other messages as handled.
+func TestBatchDeadLetterOne(t *testing.T) {
+	c, topics := newCluster(t, 1, "bdlq1", "bdlq1-dead")
+	produce(t, c, topics[0], 0, 5)
+	bad := errors.New("message 2 is malformed")
+	handler := func(ctx context.Context, msgs []kafka.Message) error {
+		for _, m := range msgs {
+			if m.Offset == 2 {
+				return flexkafka.Permanent(bad)
+			}
+		}
+		return nil
+	}
+	retry, deadLetter := flexkafka.Retry(flexkafka.RetryPolicy{}), flexkafka.DeadLetter(topics[1], nil)
+	split := func(next flexkafka.BatchHandler) flexkafka.BatchHandler {
+		whole, one := retry(next), deadLetter(retry(next))
+		return func(ctx context.Context, msgs []kafka.Message) error {
+			if err := whole(ctx, msgs); !errors.Is(err, bad) {
+				return err
+			}
+			for i := range msgs {
+				if err := one(ctx, msgs[i:i+1]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	w, err := flexkafka.NewBatchConsumer(handler, append(fastGroupOptions(c, groupID(t), topics[0]),
+		flexkafka.WithMaxBatch(100, 50*time.Millisecond), flexkafka.WithMiddleware(split))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, w)
+	eventually(t, "5 messages settled", func() bool { s := w.Stats(); return s.DeadLettered+s.Messages == 5 })
+	if s := w.Stats(); s.DeadLettered != 1 || s.Messages != 4 {
+		t.Errorf("dead-lettered %d, handled %d; want 1 and 4", s.DeadLettered, s.Messages)
+	}
+	dead := readAll(t, c, topics[1])
+	if len(dead) != 1 || header(dead[0], flexkafka.HeaderDLQOffset) != "2" {
+		t.Errorf("dead-letter topic has %d messages, want only offset 2", len(dead))
+	}
+}
+
 func TestNilBatchHandler(t *testing.T) {
 	if _, err := flexkafka.NewBatchConsumer(nil); err == nil {
 		t.Fatal("NewBatchConsumer(nil) succeeded")

@@ -38,7 +38,7 @@ const (
 // make PostgreSQL fork a backend for each; the pipeline's (relay,
 // consumers, cron) needs a connection per consumer and one for the relay.
 const (
-	defaultDBMaxConns  = 16
+	defaultDBMaxConns  = 8
 	defaultDBPipeConns = 4
 	maxDBConnsAccepted = 10000 // a larger value is a typo, not a plan
 )

@@ -11,7 +11,7 @@ import (
 )
 
 func TestLoadConfigDefaults(t *testing.T) {
-	for _, env := range []string{envDatabaseURL, envSQLitePath, envKafkaDataDir, envKafkaPrefix, envOutboxInterval, envPaymentTimeout, envExpirySpec, envIdempotencyTTL, envReconcileAfter, envReconcileSpec} {
+	for _, env := range []string{envDatabaseURL, envSQLitePath, envKafkaDataDir, envKafkaPrefix, envOutboxInterval, envPaymentTimeout, envExpirySpec, envIdempotencyTTL, envReconcileAfter, envReconcileSpec, envDBMaxConns, envDBPipeConns} {
 		t.Setenv(env, "")
 	}
 	cfg, err := loadConfig()
@@ -20,7 +20,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	}
 	if cfg.DatabaseURL != "" || filepath.Base(cfg.SQLitePath) != "flexible-orders.db" ||
 		cfg.OutboxInterval != 200*time.Millisecond || cfg.PaymentTimeout != 15*time.Minute || cfg.ExpirySpec != "@every 1m" ||
-		cfg.IdempotencyTTL != 24*time.Hour || cfg.ReconcileAfter != 5*time.Minute || cfg.ReconcileSpec != "@every 1m" {
+		cfg.IdempotencyTTL != 24*time.Hour || cfg.ReconcileAfter != 5*time.Minute || cfg.ReconcileSpec != "@every 1m" ||
+		cfg.DBMaxConns != 8 || cfg.DBPipeConns != 4 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 
@@ -30,12 +31,15 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Setenv(envIdempotencyTTL, "72h")
 	t.Setenv(envReconcileAfter, "90s")
 	t.Setenv(envReconcileSpec, "*/2 * * * *")
+	t.Setenv(envDBMaxConns, "32")
+	t.Setenv(envDBPipeConns, " 2 ")
 	cfg, err = loadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.SQLitePath != "/data/o.db" || cfg.PaymentTimeout != 2*time.Hour || cfg.KafkaPrefix != "staging." ||
-		cfg.IdempotencyTTL != 72*time.Hour || cfg.ReconcileAfter != 90*time.Second || cfg.ReconcileSpec != "*/2 * * * *" {
+		cfg.IdempotencyTTL != 72*time.Hour || cfg.ReconcileAfter != 90*time.Second || cfg.ReconcileSpec != "*/2 * * * *" ||
+		cfg.DBMaxConns != 32 || cfg.DBPipeConns != 2 {
 		t.Errorf("from the environment = %+v", cfg)
 	}
 	if got := (topics{prefix: cfg.KafkaPrefix}).status(statusPaid); got != "staging.orders.paid" {
@@ -52,6 +56,11 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{envReconcileAfter, "5", `orders: invalid ORDERS_RECONCILE_AFTER "5": want a positive Go duration such as "5m0s"`},
 		{envReconcileAfter, "-1m", `orders: invalid ORDERS_RECONCILE_AFTER "-1m"`},
 		{envReconcileSpec, "@every", `orders: invalid ORDERS_RECONCILE_SPEC "@every"`},
+		{envDBMaxConns, "0", `orders: invalid ORDERS_DB_MAX_CONNS "0": want an integer from 1 to 10000, such as 8`},
+		{envDBMaxConns, "many", `orders: invalid ORDERS_DB_MAX_CONNS "many"`},
+		{envDBMaxConns, "99999", `orders: invalid ORDERS_DB_MAX_CONNS "99999"`},
+		{envDBPipeConns, "-1", `orders: invalid ORDERS_DB_PIPELINE_CONNS "-1": want an integer from 1 to 10000, such as 4`},
+		{envDBPipeConns, "2.5", `orders: invalid ORDERS_DB_PIPELINE_CONNS "2.5"`},
 	} {
 		t.Run(tt.env, func(t *testing.T) {
 			t.Setenv(tt.env, tt.value)

@@ -68,6 +68,10 @@ fuzz:
 fuzz/%:
 	.ci/fuzz $(FUZZTIME) $*
 
+## bench-orders: the order system against its database's limit, side by side in one run (SQLite, and PostgreSQL when DATABASE_URL is set; BENCH_ORDERS_FLAGS="-d 30s -rounds 2")
+bench-orders:
+	cd examples && go run ./orders/bench $(BENCH_ORDERS_FLAGS)
+
 ## vuln: govulncheck on every module; one line says so when vuln.go.dev cannot be reached (see .ci/vuln)
 vuln:
 	.ci/vuln $(GOVULNCHECK) $(MODULES)

@@ -33,10 +33,11 @@ const (
 )
 
 // Default sizes of the two connection pools (see pools.go). The API's is
-// large enough to keep two cores busy with PostgreSQL's group commit, and
+// enough for PostgreSQL to group the commits of concurrent requests, and
 // small enough that a herd of clients reconnecting after a restart does not
-// make PostgreSQL fork a backend for each; the pipeline's (relay,
-// consumers, cron) needs a connection per consumer and one for the relay.
+// make PostgreSQL fork a backend for each, nor leave the pipeline's few
+// connections a sliver of two cores; the pipeline's has one connection per
+// consumer, one for the relay and one for the cron jobs.
 const (
 	defaultDBMaxConns  = 8
 	defaultDBPipeConns = 4

@@ -139,6 +139,11 @@ func WithServer(srv *http.Server) Option { return func(c *config) { c.server = s
 // check's error text included, for the operators and probes that reach
 // its port; the public server (flexhttp.WithHealth) answers tersely. See
 // [WithHealthDetail].
+//
+// When h is a *flex.Health (it has a Ready(ctx) bool method), the registry
+// also gets the gauge flex_ready: 1 when /readyz would answer 200, checked
+// at each scrape, so that Prometheus sees readiness flap. [New] then returns
+// the registry's error if flex_ready is already registered on it.
 func WithHealth(h http.Handler) Option { return func(c *config) { c.health = h } }
 
 // WithHealthDetail(false) makes the server answer /livez and /readyz

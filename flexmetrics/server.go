@@ -84,6 +84,11 @@ func New(opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flexmetrics: %w", err)
 	}
+	if cfg.health != nil {
+		if err := registerReady(reg, cfg.health); err != nil {
+			return nil, err // after every other check: nothing to undo
+		}
+	}
 	s.handler = srv.Handler
 	return s, nil
 }

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"bytes"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
 	"sigs.k8s.io/yaml"
 )
 
@@ -135,15 +138,21 @@ func shellWords(t *testing.T, s string) []string {
 	return words
 }
 
-// ordersBinary builds the order system once with the Dockerfile's own
-// build command (its -o pointed at a temporary file), in the repository as
-// the build context holds it, and returns the binary's path.
+// ordersBinary builds the order system once as the image's build stage
+// does: in a copy of the build context (the repository's root, less what
+// Dockerfile.dockerignore leaves out), with the Dockerfile's own build
+// command, its -o pointed at a temporary file. It returns the binary's
+// path.
 func ordersBinary(t *testing.T) string {
 	t.Helper()
 	dir, env, args := buildCommand(t)
 	buildOnce.Do(func() {
 		binDir, buildErr = os.MkdirTemp("", "deploy-test-")
 		if buildErr != nil {
+			return
+		}
+		ctx := filepath.Join(binDir, "context")
+		if buildErr = copyContext(ctx); buildErr != nil {
 			return
 		}
 		binary = filepath.Join(binDir, "orders")
@@ -153,7 +162,7 @@ func ordersBinary(t *testing.T) string {
 			}
 		}
 		cmd := exec.Command("go", args...)
-		cmd.Dir = filepath.Join(repoRoot, dir)
+		cmd.Dir = filepath.Join(ctx, dir)
 		cmd.Env = append(os.Environ(), env...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
@@ -164,9 +173,62 @@ func ordersBinary(t *testing.T) string {
 		binBytes, buildErr = os.ReadFile(binary)
 	})
 	if buildErr != nil {
-		t.Fatalf("the Dockerfile's build command: %v", buildErr)
+		t.Fatalf("the Dockerfile's build command in its build context: %v", buildErr)
 	}
 	return binary
+}
+
+// contextExcludes returns the patterns of Dockerfile.dockerignore, read and
+// matched by the code docker's BuildKit uses.
+func contextExcludes() (*patternmatcher.PatternMatcher, error) {
+	f, err := os.Open("Dockerfile.dockerignore")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	return patternmatcher.New(patterns)
+}
+
+// copyContext copies the build context, as docker would send it, to dst.
+func copyContext(dst string) error {
+	pm, err := contextExcludes()
+	if err != nil {
+		return err
+	}
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if rel == "." || !d.Type().IsRegular() && !d.IsDir() {
+			return nil
+		}
+		if d.IsDir() && d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			return nil // its files are matched one by one, as "!" may re-include them
+		}
+		if excluded, err := pm.MatchesOrParentMatches(filepath.ToSlash(rel)); err != nil || excluded {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dst, filepath.Dir(rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
 }
 
 type buildError struct {

@@ -49,6 +49,10 @@ func TestDockerfile(t *testing.T) {
 	if err := json.Unmarshal([]byte(entrypoint), &argv); err != nil || len(argv) == 0 {
 		t.Errorf("ENTRYPOINT %s: want the exec form [\"/orders\"], so that the binary is PID 1 and gets SIGTERM", entrypoint)
 	}
+	pm, err := contextExcludes()
+	if err != nil {
+		t.Fatalf("Dockerfile.dockerignore: %v", err)
+	}
 	for _, in := range ins {
 		if in.cmd != "COPY" || strings.Contains(in.args, "--from=") {
 			continue
@@ -58,6 +62,19 @@ func TestDockerfile(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(repoRoot, src)); err != nil {
 				t.Errorf("COPY %s: %v (the build context is the repository's root)", in.args, err)
 			}
+			if excluded, _ := pm.MatchesOrParentMatches(src); excluded && src != "." {
+				t.Errorf("COPY %s: Dockerfile.dockerignore leaves %s out of the context", in.args, src)
+			}
+		}
+	}
+	// The context holds what the build needs and little else.
+	for path, want := range map[string]bool{
+		"flex/start.go": true, "examples/go.sum": true, "examples/orders/openapi.json": true,
+		"flex/start_test.go": false, "examples/orders/deploy/compose.yaml": false, ".git/HEAD": false,
+		"tools/go.mod": false, "flexkafka/internal/kafkatest/go.mod": false, "go.work": false,
+	} {
+		if excluded, _ := pm.MatchesOrParentMatches(path); excluded == want {
+			t.Errorf("Dockerfile.dockerignore: %s sent %v, want %v", path, !excluded, want)
 		}
 	}
 }

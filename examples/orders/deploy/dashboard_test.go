@@ -49,9 +49,10 @@ func loadDashboard(t *testing.T) dashboard {
 	return d
 }
 
-// TestDashboard checks the dashboard's shape (unique ids, every panel on
-// the provisioned data source with a query and a description) and that
-// README.md shows every panel's queries, as a screenshot cannot.
+// TestDashboard checks the dashboard's shape (unique ids, panels within
+// the grid and apart, every panel on the provisioned data source with a
+// query and a description) and that README.md shows every panel's
+// queries, as a screenshot cannot.
 func TestDashboard(t *testing.T) {
 	d := loadDashboard(t)
 	if d.UID == "" || d.Title == "" {
@@ -63,7 +64,20 @@ func TestDashboard(t *testing.T) {
 	}
 	ids := map[int]bool{}
 	queries := 0
+	cells := map[[2]int]string{} // grid cells taken, by panel title
 	for _, p := range d.Panels {
+		g := p.GridPos
+		if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
+			t.Errorf("panel %q: gridPos %+v is not within Grafana's 24 columns", p.Title, g)
+		}
+		for x := g.X; x < g.X+g.W; x++ {
+			for y := g.Y; y < g.Y+g.H; y++ {
+				if other, taken := cells[[2]int{x, y}]; taken {
+					t.Fatalf("panels %q and %q overlap at %d,%d", other, p.Title, x, y)
+				}
+				cells[[2]int{x, y}] = p.Title
+			}
+		}
 		if ids[p.ID] {
 			t.Errorf("panel id %d used twice", p.ID)
 		}

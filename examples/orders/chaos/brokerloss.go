@@ -4,8 +4,14 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,24 +31,129 @@ func brokerLoss(ctx context.Context, e *scenarioEnv, db database) error {
 	if err != nil {
 		return err
 	}
-	if !pause(ctx, l.d/2) {
+	if !pause(ctx, l.d/3) {
 		return ctx.Err()
 	}
-	r.kill()
-	if err := os.RemoveAll(filepath.Join(e.dir, "orders-kafka")); err != nil {
-		return err
+	// The loss only strands orders whose events were published but not
+	// yet consumed; a pipeline that keeps up leaves few. So each attempt
+	// kills in the middle of a burst of orders, which outruns the
+	// pipeline for a moment, and the attempts go on until the loss
+	// stranded some.
+	var stranded, placed int
+	for attempt := 1; stranded == 0 && attempt <= 3; attempt++ {
+		burst := startBurst(ctx, r, 400, 16, 200)
+		burst.waitPlaced()
+		r.kill()
+		burst.stop()
+		placed += int(burst.placed())
+		if err := os.RemoveAll(filepath.Join(e.dir, "orders-kafka")); err != nil {
+			return err
+		}
+		n, err := countStranded(ctx, db)
+		if err != nil {
+			return err
+		}
+		stranded += n
+		if err := r.start(); err != nil {
+			return err
+		}
+		if _, err := r.waitReady(ctx, readyTimeout); err != nil {
+			e.r.failf("after the broker's data was deleted: %v", err)
+			break
+		}
 	}
-	if err := r.start(); err != nil {
-		return err
-	}
-	if _, err := r.waitReady(ctx, readyTimeout); err != nil {
-		e.r.failf("after the broker's data was deleted: %v", err)
+	if stranded == 0 {
+		e.r.failf("three kills in a burst stranded no order: the scenario did not test reconciliation")
 	}
 	lr.wait(ctx, e.r)
 	n, err := scrape(r.opsURL(), "orders_reconciled_total")
 	if err != nil {
 		e.r.failf("orders_reconciled_total: %v", err)
 	}
-	e.r.note("broker data deleted at a kill -9; %.0f orders re-driven by reconciliation", n)
+	if n < float64(stranded) {
+		e.r.failf("%d orders stranded by the loss, only %.0f re-driven by reconciliation", stranded, n)
+	}
+	e.r.note("broker data deleted at a kill -9 in a burst (%d burst orders placed): %d orders stranded, %.0f re-driven by reconciliation", placed, stranded, n)
 	return nil
+}
+
+// countStranded counts the orders in created or paid whose events are all
+// marked sent: after the broker's data is lost, nothing but the
+// reconciliation job moves them on.
+func countStranded(ctx context.Context, db database) (int, error) {
+	sdb, err := openAudit(db.audit)
+	if err != nil {
+		return 0, err
+	}
+	defer sdb.Close()
+	var n int
+	err = sdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders o WHERE o.status IN ('created', 'paid')
+		AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.msg_key = o.id AND x.sent_at IS NULL)`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count the stranded orders: %w", err)
+	}
+	return n, nil
+}
+
+// openAudit opens a database as loadgen's -database-url names it.
+func openAudit(url string) (*sql.DB, error) {
+	if path, ok := strings.CutPrefix(url, "sqlite:"); ok {
+		return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	}
+	return sql.Open("pgx", url)
+}
+
+// burst places orders from several clients as fast as the API takes them.
+type burst struct {
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	n       atomic.Int64
+	reached chan struct{} // closed when want orders are placed
+	want    int64
+}
+
+// startBurst places at most total orders with clients concurrent clients;
+// waitPlaced waits for the first want of them.
+func startBurst(ctx context.Context, r *replica, total, clients int, want int64) *burst {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &burst{cancel: cancel, reached: make(chan struct{}), want: want}
+	var next atomic.Int64
+	client := &http.Client{Timeout: 10 * time.Second}
+	for range clients {
+		b.wg.Go(func() {
+			for ctx.Err() == nil && next.Add(1) <= int64(total) {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.url()+"/orders",
+					strings.NewReader(`{"customer":"chaos-burst","items":[{"sku":"MUG-3","qty":2,"price_cents":899}]}`))
+				req.Header.Set("Content-Type", "application/json")
+				if placeOrder(client, req) != "" {
+					b.placedOne()
+				}
+			}
+		})
+	}
+	return b
+}
+
+func (b *burst) placedOne() {
+	if n := b.n.Add(1); n == b.want {
+		close(b.reached)
+	}
+}
+
+func (b *burst) placed() int64 { return b.n.Load() }
+
+// waitPlaced waits until the orders wanted are placed, or the burst ends.
+func (b *burst) waitPlaced() {
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-b.reached:
+	case <-done:
+	}
+}
+
+// stop ends the burst and waits for its clients.
+func (b *burst) stop() {
+	b.cancel()
+	b.wg.Wait()
 }

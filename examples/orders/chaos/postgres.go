@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
 )
 
 // postgres is a PostgreSQL server of the suite's own: a cluster in a

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -163,4 +164,35 @@ func (b *lockedBuffer) String() string {
 // jsonLogger logs everything, debug included, to w as JSON lines.
 func jsonLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestPublicReadinessHidesTheDatabaseError: with the database gone, both
+// servers' /readyz fail naming the database check, but only the operations
+// server's says why ("sql: database is closed"); the public API's answer
+// holds names and statuses only.
+func TestPublicReadinessHidesTheDatabaseError(t *testing.T) {
+	cfg := testConfig(t)
+	testKafka(t, &cfg)
+	sys := start(t, cfg)
+	sys.db.Close()
+	for _, tt := range []struct {
+		name, url string
+		detail    bool
+	}{{"operations", sys.opsURL, true}, {"public", sys.url, false}} {
+		resp, err := http.Get(tt.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `{"name":"database","status":"fail"`) {
+			t.Errorf("%s GET /readyz = %d %s, want 503 with the database check failing", tt.name, resp.StatusCode, body)
+		}
+		if got := strings.Contains(string(body), "database is closed"); got != tt.detail {
+			t.Errorf("%s GET /readyz = %s: the database's error shown %v, want %v", tt.name, body, got, tt.detail)
+		}
+	}
+	if err := sys.stop(); err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
 }

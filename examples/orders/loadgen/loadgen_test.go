@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestAuditPasses runs a short load with every kind of request against
@@ -107,15 +109,16 @@ func TestTransportErrors(t *testing.T) {
 }
 
 // TestAuditFails audits an order system whose workflow cannot finish: its
-// relay publishes nothing (polling every hour), a malformed event was
+// broker refuses every event the relay publishes, a malformed event was
 // dead-lettered, and the database holds a paid order going nowhere and an
 // expired order that was paid. The audit names each violation and run
 // returns an *auditFailedError (exit status 1).
 func TestAuditFails(t *testing.T) {
 	t.Parallel()
 	broker := testBroker(t)
-	p := startOrders(t, "ORDERS_OUTBOX_INTERVAL=1h", "FLEX_KAFKA_BROKERS="+broker)
-	deadLetter(t, p, broker)
+	p := startOrders(t, "FLEX_KAFKA_BROKERS="+broker.addr)
+	deadLetter(t, p, broker.addr) // before refusing: the dead letter is produced too
+	broker.refuseProduceUntilCleanup(t)
 	stuck, expiredPaid := injectBadOrders(t, p)
 
 	var out strings.Builder
@@ -158,12 +161,15 @@ func TestAuditFails(t *testing.T) {
 }
 
 // TestAuditChecksHistory drives the audit directly against a running order
-// system whose relay does nothing: an order answered 201 that the API does
-// not know is lost, an order seen paid that ends cancelled is a violation,
-// and a create of unknown outcome is resolved with its Idempotency-Key.
+// system whose broker refuses every event: an order answered 201 that the
+// API does not know is lost, an order seen paid that ends cancelled is a
+// violation, and a create of unknown outcome is resolved with its
+// Idempotency-Key.
 func TestAuditChecksHistory(t *testing.T) {
 	t.Parallel()
-	p := startOrders(t, "ORDERS_OUTBOX_INTERVAL=1h")
+	broker := testBroker(t)
+	p := startOrders(t, "FLEX_KAFKA_BROKERS="+broker.addr)
+	broker.refuseProduceUntilCleanup(t)
 	ctx := context.Background()
 	c := newClient(p.api, 10*time.Second, 4, nil)
 	b := newBook()
@@ -211,16 +217,39 @@ func TestAuditChecksHistory(t *testing.T) {
 	}
 }
 
-// testBroker starts a Kafka broker in the test's process (over TCP), for
-// the order system and for the test to inject messages.
-func testBroker(t *testing.T) string {
+// testKafka is a Kafka broker in the test's process (over TCP), for the
+// order system and for the test to inject messages. While refuse is set
+// it refuses every produce request: the relay cannot publish, so the
+// workflow stands still, however soon the relay is woken.
+type testKafka struct {
+	addr   string
+	refuse atomic.Bool
+}
+
+func testBroker(t *testing.T) *testKafka {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	return cluster.ListenAddrs()[0]
+	k := &testKafka{addr: cluster.ListenAddrs()[0]}
+	cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		if !k.refuse.Load() {
+			return nil, nil, false // the cluster handles it
+		}
+		return nil, errors.New("test: produce refused"), true // closes the producer's connection
+	})
+	return k
+}
+
+// refuseProduceUntilCleanup makes the broker refuse the order system's
+// events from now on, and accept them again before the order system is
+// stopped (cleanups run last first), so that it drains and exits 0.
+func (k *testKafka) refuseProduceUntilCleanup(t *testing.T) {
+	k.refuse.Store(true)
+	t.Cleanup(func() { k.refuse.Store(false) })
 }
 
 // deadLetter publishes a malformed event to orders.created and waits until

@@ -2,7 +2,6 @@ package deploy_test
 
 import (
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,58 +14,63 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
-// manifests is every object of k8s/, decoded strictly: an unknown or
-// misspelt field is an error, as kubectl apply --validate=strict makes it.
+// manifests is every object that kustomize builds from a kustomization, as
+// kubectl apply -k sends it, decoded strictly: an unknown or misspelt field
+// is an error, as kubectl apply --validate=strict makes it.
 type manifests struct {
 	deployments []*appsv1.Deployment
 	services    []*corev1.Service
 	configMaps  map[string]*corev1.ConfigMap
 	secrets     map[string]*corev1.Secret
 	pdbs        []*policyv1.PodDisruptionBudget
-	files       []string // the files holding objects, by base name
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---\s*$`)
 
-func loadManifests(t *testing.T) *manifests {
+// build runs kustomize on the kustomization in dir and decodes the result.
+func build(t *testing.T, dir string) *manifests {
 	t.Helper()
-	paths, err := filepath.Glob("k8s/*.yaml")
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	out, err := res.AsYaml()
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &manifests{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
-	for _, path := range paths {
-		if filepath.Base(path) == "kustomization.yaml" {
+	for i, doc := range docSeparator.Split(string(out), -1) {
+		if strings.TrimSpace(doc) == "" {
 			continue
 		}
-		m.files = append(m.files, filepath.Base(path))
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, doc := range docSeparator.Split(string(data), -1) {
-			if strings.TrimSpace(stripComments(doc)) == "" {
-				continue
-			}
-			if err := m.decode([]byte(doc)); err != nil {
-				t.Errorf("%s, document %d: %v", path, i+1, err)
-			}
+		if err := m.decode([]byte(doc)); err != nil {
+			t.Errorf("kustomize build %s, object %d: %v", dir, i+1, err)
 		}
 	}
 	return m
 }
 
-func stripComments(doc string) string {
-	var b strings.Builder
-	for line := range strings.Lines(doc) {
-		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
-			b.WriteString(line)
+// manifestFiles returns the YAML files of the base, k8s/base/, other than its
+// kustomization.
+func manifestFiles(t *testing.T) []string {
+	t.Helper()
+	paths, err := filepath.Glob("k8s/base/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, p := range paths {
+		if filepath.Base(p) != "kustomization.yaml" {
+			files = append(files, filepath.Base(p))
 		}
 	}
-	return b.String()
+	return files
 }
 
 // decode decodes one object strictly into the type its apiVersion and kind
@@ -113,11 +117,46 @@ func (e *unknownKind) Error() string {
 	return "no test decodes " + e.apiVersion + " " + e.kind + ": add it to manifests.decode"
 }
 
-// TestKubernetesManifests decodes every manifest into the k8s.io/api types
-// and checks the order system's invariants against the binary built as the
-// Dockerfile builds it.
+// TestKubernetesManifests builds the base (k8s/base/) and the dev overlay
+// (k8s/dev/) with kustomize, as kubectl apply -k does, decodes every object
+// into the k8s.io/api types and checks the order system's invariants
+// against the binary built as the Dockerfile builds it.
 func TestKubernetesManifests(t *testing.T) {
-	m := loadManifests(t)
+	t.Run("kustomization lists every file", func(t *testing.T) {
+		var k struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Labels     []struct {
+				Pairs map[string]string `json:"pairs"`
+			} `json:"labels"`
+			Resources []string `json:"resources"`
+		}
+		readYAML(t, "k8s/base/kustomization.yaml", &k)
+		got, want := slices.Sorted(slices.Values(k.Resources)), slices.Sorted(slices.Values(manifestFiles(t)))
+		if !slices.Equal(got, want) {
+			t.Errorf("kustomization resources = %v, want every manifest: %v", got, want)
+		}
+	})
+	for _, dir := range []string{"k8s/base", "k8s/dev"} {
+		t.Run(dir, func(t *testing.T) { checkManifests(t, build(t, dir), dir == "k8s/base") })
+	}
+	t.Run("dev overlay", func(t *testing.T) {
+		m := build(t, "k8s/dev")
+		if len(m.deployments) != 1 {
+			t.Fatalf("%d Deployments", len(m.deployments))
+		}
+		d := m.deployments[0]
+		if d.Namespace != "orders-dev" || *d.Spec.Replicas != 1 || d.Spec.Template.Spec.Containers[0].Image != "flexible-orders:dev" ||
+			len(m.pdbs) != 0 || m.configMaps["orders"].Data["FLEX_KAFKA_BROKERS"] != "kafka:9092" {
+			t.Errorf("the overlay did not apply: namespace %q, %d replicas, image %q, %d PDBs, brokers %q", d.Namespace,
+				*d.Spec.Replicas, d.Spec.Template.Spec.Containers[0].Image, len(m.pdbs), m.configMaps["orders"].Data["FLEX_KAFKA_BROKERS"])
+		}
+	})
+}
+
+// checkManifests checks the objects of one kustomization; the base must
+// also have a PodDisruptionBudget.
+func checkManifests(t *testing.T, m *manifests, base bool) {
 	if len(m.deployments) != 1 {
 		t.Fatalf("%d Deployments, want the order system's", len(m.deployments))
 	}
@@ -128,28 +167,6 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	c := pod.Containers[0]
 	env := containerEnv(t, m, c)
-
-	t.Run("kustomization lists every file", func(t *testing.T) {
-		var k struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
-			Labels     []struct {
-				Pairs map[string]string `json:"pairs"`
-			} `json:"labels"`
-			Resources []string `json:"resources"`
-		}
-		data, err := os.ReadFile("k8s/kustomization.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := yaml.UnmarshalStrict(data, &k); err != nil {
-			t.Fatal(err)
-		}
-		got, want := slices.Sorted(slices.Values(k.Resources)), slices.Sorted(slices.Values(m.files))
-		if !slices.Equal(got, want) {
-			t.Errorf("kustomization resources = %v, want every manifest: %v", got, want)
-		}
-	})
 
 	t.Run("probes", func(t *testing.T) {
 		opsPort := addrPort(t, "FLEX_METRICS_ADDR", env["FLEX_METRICS_ADDR"])
@@ -261,6 +278,9 @@ func TestKubernetesManifests(t *testing.T) {
 			if p := addrPort(t, addr, env[addr]); !ports[p] {
 				t.Errorf("no Service targets port %d (%s)", p, addr)
 			}
+		}
+		if len(m.pdbs) == 0 && !base {
+			return // the dev overlay's one replica needs none
 		}
 		if len(m.pdbs) != 1 || m.pdbs[0].Spec.Selector == nil || !selects(m.pdbs[0].Spec.Selector.MatchLabels) {
 			t.Fatal("want one PodDisruptionBudget selecting the pods")

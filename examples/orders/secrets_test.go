@@ -34,8 +34,8 @@ func TestRunMain(t *testing.T) {
 // DATABASE_URL is set, a real PostgreSQL refusing the password. The
 // program exits 1, having logged why, and the password is in no line of
 // its output. With a real PostgreSQL, the system also starts with the
-// right password, takes an order and shuts down, and the password is in
-// none of its log lines either.
+// right password, takes an order, loses its database and finds it again,
+// and shuts down, and the password is in none of its log lines either.
 func TestDatabasePasswordIsNeverLogged(t *testing.T) {
 	password := "pw-" + rand.Text()[:16]
 	urls := map[string]string{
@@ -70,17 +70,31 @@ func TestDatabasePasswordIsNeverLogged(t *testing.T) {
 	t.Run("running", func(t *testing.T) {
 		cfg := testConfig(t)
 		password := rolePostgres(t, &cfg)
+		proxy := newTCPProxy(t, postgresAddr(t))
+		cfg.DatabaseURL = proxy.rewrite(t, cfg.DatabaseURL)
 		var logs lockedBuffer
 		cfg.Logger = jsonLogger(&logs)
 		testKafka(t, &cfg)
 		sys := start(t, cfg)
 		o := createOrder(t, sys.url, "alice")
 		waitForStatus(t, sys.url, o.ID, statusShipped)
+
+		// The database goes away: requests fail with 503, and the
+		// connection errors are logged.
+		proxy.cut()
+		if code := do(t, "GET", sys.url+"/orders/"+o.ID, nil, nil); code != http.StatusServiceUnavailable {
+			t.Errorf("GET /orders/{id} while the database is away = %d, want 503", code)
+		}
+		proxy.restore()
+		waitForStatus(t, sys.url, o.ID, statusShipped)
+
 		if err := sys.stop(); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(logs.String(), "orders: database ready") {
-			t.Errorf("the system logged no start:\n%s", logs.String())
+		for _, want := range []string{"orders: database ready", "orders: database unavailable"} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("the system did not log %q:\n%s", want, logs.String())
+			}
 		}
 		if strings.Contains(logs.String(), password) {
 			t.Errorf("the password is in the logs:\n%s", logs.String())

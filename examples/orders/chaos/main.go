@@ -26,8 +26,10 @@
 //     under load: 503 with Retry-After, never another 5xx, readiness
 //     fails during the outage, no replica exits and nothing is
 //     dead-lettered;
-//  3. broker-loss: kill -9, the embedded broker's data deleted, restart:
-//     the reconciliation job re-drives the stranded orders;
+//  3. broker-loss: kill -9 in the middle of a burst of orders, the
+//     embedded broker's data deleted, restart, until the loss has
+//     stranded orders (counted in the database): the reconciliation job
+//     re-drives every one;
 //  4. rolling: two replicas sharing PostgreSQL and the devbroker behind a
 //     round-robin TCP balancer, each SIGTERMed and restarted in turn
 //     under load: both exit 0;

@@ -98,12 +98,6 @@ func (p *process) crashed() string {
 	return p.state.String()
 }
 
-func (p *process) pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cmd.Process.Pid
-}
-
 // signal sends sig to the current run, marking its exit as asked for.
 func (p *process) signal(sig syscall.Signal) error {
 	p.mu.Lock()

@@ -45,11 +45,40 @@ type Writer interface {
 // untouched: the message is delivered again.
 //
 // w writes the dead letters; nil means the consumer's own writer, which
-// waits for all in-sync replicas and is closed when Run returns. When the
-// write fails, the error is returned, naming the topic and wrapping both
-// errors: the consumer stops and Run returns it (the message stays
-// uncommitted). [WithDeadLetterTopic] puts DeadLetter(topic, nil) in the
-// default chain.
+// waits for all in-sync replicas and is closed when Run returns.
+//
+// A failed write is transient until shown to be permanent, like a handler
+// error under [Retry]: a broker that refuses the write for a while must
+// not stop the service. The write is retried, holding the partition (the
+// message is not committed without its dead letter), with capped
+// exponential backoff and jitter between [WithBackoff]'s bounds (by
+// default [DefaultBackoffMin] to [DefaultBackoffMax]), until it succeeds.
+// Meanwhile [Consumer.Check] fails with [ErrRetrying] and
+// [ConsumerStats.Retrying] lists the message, with the write error as its
+// last error; the log says when the retries start and when the write
+// recovers, once each; [ConsumerStats] counts them in DeadLetterRetries
+// and each failed write in Errors. Halt and the end of the generation
+// stop the retries at once, cancelling a retried write in flight: the
+// message stays uncommitted and is delivered again (and dead-lettered
+// again, at least once). When some messages of a batch were written, only
+// the others are written again. A topic that does not exist (yet) and a
+// refused authorization are retried too: creating the topic or granting
+// the ACL heals them without a restart.
+//
+// A write error that retrying cannot heal is returned at once, naming the
+// topic and wrapping both errors (kafka-go's per-message errors are
+// unwrapped, so that errors.Is finds kafka.MessageSizeTooLarge), so that the consumer stops and Run
+// returns it in a [*HandlerError] (the message stays uncommitted): a dead
+// letter too large for the writer (kafka.MessageTooLargeError) or the
+// broker (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE), an invalid topic or
+// record (INVALID_TOPIC_EXCEPTION, INVALID_RECORD), a closed writer
+// (io.ErrClosedPipe), and an error w wraps with [Permanent].
+//
+// Outside a [Consumer] (the context of a handler called directly), w must
+// not be nil, and failed writes are retried with the default backoff until
+// they succeed, fail permanently or ctx ends, which returns the last
+// error. [WithDeadLetterTopic] puts DeadLetter(topic, nil) in the default
+// chain.
 func DeadLetter(topic string, w Writer) Middleware {
 	invalid := validateTopic(topic)
 	return func(next BatchHandler) BatchHandler {
@@ -73,7 +102,7 @@ func DeadLetter(topic string, w Writer) Middleware {
 				return fmt.Errorf("flexkafka: DeadLetter(%q, nil) outside a Consumer has no writer (handler error: %w)", topic, err)
 			}
 			out := deadLetters(topic, msgs, err, attempts, group, time.Now())
-			if werr := writer.WriteMessages(ctx, out...); werr != nil {
+			if werr := writeDeadLetters(ctx, d, writer, topic, out); werr != nil {
 				return fmt.Errorf("flexkafka: dead-letter to %q failed: %w (handler error: %w)", topic, werr, err)
 			}
 			if d != nil {
@@ -118,7 +147,7 @@ func (c *Consumer) deadLettered(d *delivery, topic string, cause error, count in
 	d.mu.Unlock()
 	c.counters.deadLettered.Add(n)
 	c.topic(d.key.topic).deadLettered.Add(n)
-	c.retries.done(d.key)
+	c.retries.deadLetterDone(d, topic)
 	c.log.Warn("flexkafka: dead-lettered", "topic", d.key.topic, "partition", d.key.partition, "offset", d.key.offset,
 		"messages", n, "attempts", d.attempts(), "dead_letter_topic", topic, "error", cause)
 }

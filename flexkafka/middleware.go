@@ -51,11 +51,12 @@ func (c *Consumer) middleware() []Middleware {
 // delivery is one dispatch of messages to the handler chain, found in the
 // chain's context. It carries what middleware need from the consumer.
 type delivery struct {
-	c    *Consumer
-	p    *partitionState
-	msgs []kafka.Message
-	key  retryKey
-	stop <-chan struct{} // closed when retries must stop: Halt or the end of the generation
+	c       *Consumer
+	p       *partitionState
+	msgs    []kafka.Message
+	key     retryKey
+	stop    <-chan struct{} // closed when retries must stop: Halt or the end of the generation
+	stopped context.Context // done when stop is closed
 
 	mu       sync.Mutex
 	dead     int // messages dead-lettered: handled, but not successfully
@@ -66,7 +67,7 @@ type delivery struct {
 type deliveryKey struct{}
 
 func (c *Consumer) newDelivery(g *generation, p *partitionState, msgs []kafka.Message) *delivery {
-	d := &delivery{c: c, p: p, msgs: msgs, stop: g.stopped.Done(),
+	d := &delivery{c: c, p: p, msgs: msgs, stop: g.stopped.Done(), stopped: g.stopped,
 		key: retryKey{topic: p.topic, partition: p.partition, offset: msgs[0].Offset}}
 	d.attempt0 = c.retries.attempts(d.key)
 	return d

@@ -138,7 +138,7 @@ type RetryStatus struct {
 	Offset    int64     // the message's offset; for a batch, its first message's
 	Attempts  int       // handler calls so far, across generations
 	Since     time.Time // when the message first failed
-	LastError error     // the handler's last error
+	LastError error     // the handler's last error, or the last dead-letter write error (see [DeadLetter])
 }
 
 // String gives every field, for logs and readiness reports.
@@ -165,7 +165,8 @@ type retryEntry struct {
 	attempts int
 	since    time.Time // first failure
 	lastErr  error
-	retrying bool // a retry episode was announced
+	retrying bool      // a retry episode was announced
+	dlqSince time.Time // the first failed dead-letter write retried; zero: none
 }
 
 // attempts returns the handler calls recorded for key.
@@ -283,7 +284,7 @@ func (b *retryBook) statuses(parts []*partitionState) []RetryStatus {
 	defer b.mu.Unlock()
 	var out []RetryStatus
 	for k, e := range b.entries {
-		if e.retrying && held[partitionKey{k.topic, k.partition}] {
+		if (e.retrying || !e.dlqSince.IsZero()) && held[partitionKey{k.topic, k.partition}] {
 			out = append(out, RetryStatus{Topic: k.topic, Partition: k.partition, Offset: k.offset,
 				Attempts: e.attempts, Since: e.since, LastError: e.lastErr})
 		}

@@ -12,15 +12,16 @@ import (
 // creation, unlike kafka-go's Stats which reset on every read, so they map
 // directly onto metrics counters.
 type ConsumerStats struct {
-	Messages     uint64 // messages handled successfully
-	Errors       uint64 // failed handler calls, and fetch, join and commit errors
-	Retries      uint64 // handler calls repeated after a failure
-	DeadLettered uint64 // messages published to a dead-letter topic
-	Rebalances   uint64 // group generations joined, the first one included
-	Commits      uint64 // successful offset commits
+	Messages          uint64 // messages handled successfully
+	Errors            uint64 // failed handler calls and dead-letter writes, and fetch, join and commit errors
+	Retries           uint64 // handler calls repeated after a failure
+	DeadLettered      uint64 // messages published to a dead-letter topic
+	DeadLetterRetries uint64 // dead-letter writes repeated after a failure (see [DeadLetter])
+	Rebalances        uint64 // group generations joined, the first one included
+	Commits           uint64 // successful offset commits
 
-	// Topics has the message, retry and dead-letter counters of each
-	// consumed topic.
+	// Topics has the message, retry, dead-letter and dead-letter retry
+	// counters of each consumed topic.
 	Topics map[string]TopicStats
 
 	// Partitions are those assigned in the current generation, by topic and
@@ -35,9 +36,10 @@ type ConsumerStats struct {
 
 // TopicStats are the monotonic counters of one consumed topic.
 type TopicStats struct {
-	Messages     uint64 // messages handled successfully
-	Retries      uint64 // handler calls repeated after a failure
-	DeadLettered uint64 // messages published to a dead-letter topic
+	Messages          uint64 // messages handled successfully
+	Retries           uint64 // handler calls repeated after a failure
+	DeadLettered      uint64 // messages published to a dead-letter topic
+	DeadLetterRetries uint64 // dead-letter writes repeated after a failure (see [DeadLetter])
 }
 
 // PartitionStats describes one assigned partition.
@@ -78,11 +80,11 @@ type ProducerStats struct {
 }
 
 type consumerCounters struct {
-	messages, errors, retries, deadLettered, rebalances, commits atomic.Uint64
+	messages, errors, retries, deadLettered, deadLetterRetries, rebalances, commits atomic.Uint64
 }
 
 type topicCounters struct {
-	messages, retries, deadLettered atomic.Uint64
+	messages, retries, deadLettered, deadLetterRetries atomic.Uint64
 }
 
 // topic returns the counters of a consumed topic.
@@ -151,16 +153,18 @@ func (p *partitionState) stats() PartitionStats {
 // safe to call at any time, from any goroutine.
 func (c *Consumer) Stats() ConsumerStats {
 	s := ConsumerStats{
-		Messages:     c.counters.messages.Load(),
-		Errors:       c.counters.errors.Load(),
-		Retries:      c.counters.retries.Load(),
-		DeadLettered: c.counters.deadLettered.Load(),
-		Rebalances:   c.counters.rebalances.Load(),
-		Commits:      c.counters.commits.Load(),
+		Messages:          c.counters.messages.Load(),
+		Errors:            c.counters.errors.Load(),
+		Retries:           c.counters.retries.Load(),
+		DeadLettered:      c.counters.deadLettered.Load(),
+		DeadLetterRetries: c.counters.deadLetterRetries.Load(),
+		Rebalances:        c.counters.rebalances.Load(),
+		Commits:           c.counters.commits.Load(),
 	}
 	s.Topics = make(map[string]TopicStats, len(c.topics))
 	for name, t := range c.topics {
-		s.Topics[name] = TopicStats{Messages: t.messages.Load(), Retries: t.retries.Load(), DeadLettered: t.deadLettered.Load()}
+		s.Topics[name] = TopicStats{Messages: t.messages.Load(), Retries: t.retries.Load(), DeadLettered: t.deadLettered.Load(),
+			DeadLetterRetries: t.deadLetterRetries.Load()}
 	}
 	c.mu.Lock()
 	parts := c.current

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -244,6 +245,67 @@ func TestDeadLetterTooLargeStops(t *testing.T) {
 	}
 	if st := w.Stats(); st.DeadLetterRetries != 0 || st.DeadLettered != 0 {
 		t.Errorf("Stats = %+v, want no dead-letter retry and no dead letter", st)
+	}
+	if got := committed(t, c, group, topics[0], 1)[0]; got > 0 {
+		t.Fatalf("committed %d: the message was committed without its dead letter", got)
+	}
+}
+
+// TestHaltCancelsRetriedDeadLetterWrite: Halt cancels a retried
+// dead-letter write that the broker holds unanswered, rather than wait for
+// the writer's own timeouts, and leaves the message uncommitted. The
+// broker refuses the first write and holds every later one; Halt's
+// deadline and the writer's timeouts are further than the test waits. The
+// writer is the test's own, which the consumer does not close: closing
+// kafka-go's writer waits for the writes it holds.
+func TestHaltCancelsRetriedDeadLetterWrite(t *testing.T) {
+	c, topics := newCluster(t, 1, "dlheld", "dlheld-dlq")
+	if c.fake == nil {
+		t.Skip("makes the broker hold produce requests: kfake only")
+	}
+	produce(t, c, topics[0], 0, 1)
+	var w atomic.Pointer[flexkafka.Consumer]
+	held, released := make(chan struct{}), make(chan struct{})
+	var heldOnce, releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(released) }) }
+	t.Cleanup(release)
+	c.fake.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.fake.KeepControl()
+		pr := req.(*kmsg.ProduceRequest)
+		if len(pr.Topics) != 1 || pr.Topics[0].Topic != topics[1] || isDone(released) {
+			return nil, nil, false
+		}
+		if w.Load().Stats().DeadLetterRetries == 0 {
+			return nil, errors.New("produce refused"), true
+		}
+		heldOnce.Do(func() { close(held) })
+		c.fake.SleepControl(func() { <-released })
+		return nil, nil, false
+	})
+	dlw := &kafka.Writer{Addr: kafka.TCP(c.brokers...), Transport: c.tr, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, MaxAttempts: 1,
+		ReadTimeout: time.Hour, WriteTimeout: time.Hour} // only a cancelled context ends a held write
+	t.Cleanup(func() { dlw.Close() })
+	t.Cleanup(release) // before the writer closes: cleanups run last first
+	group := groupID(t)
+	consumer, err := flexkafka.NewConsumer(poisonFirst(newRecorder()), append(fastGroupOptions(c, group, topics[0]),
+		flexkafka.WithMiddleware(flexkafka.DeadLetter(topics[1], dlw), flexkafka.Retry(flexkafka.RetryPolicy{})))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Store(consumer)
+	done := running(t, consumer)
+	waitFor(t, held, "a retried dead-letter write held by the broker")
+	halted := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*waitTimeout)
+		defer cancel()
+		halted <- consumer.Halt(ctx)
+	}()
+	if err := waitFor(t, halted, "Halt to cancel the held dead-letter write"); err != nil {
+		t.Fatalf("Halt: %v", err)
+	}
+	if err := waitFor(t, done, "Run"); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	if got := committed(t, c, group, topics[0], 1)[0]; got > 0 {
 		t.Fatalf("committed %d: the message was committed without its dead letter", got)

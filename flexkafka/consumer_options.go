@@ -191,7 +191,7 @@ func WithCommitInterval(d time.Duration) ConsumerOption {
 }
 
 // WithBackoff sets the bounds of the default [Retry]'s exponential backoff
-// between attempts; each wait is drawn at random between half and all of
+// between attempts, and of [DeadLetter]'s between dead-letter writes; each wait is drawn at random between half and all of
 // min·2ⁿ, capped at max. Defaults [DefaultBackoffMin] and
 // [DefaultBackoffMax].
 func WithBackoff(min, max time.Duration) ConsumerOption {
@@ -236,7 +236,9 @@ func WithPermanentFunc(permanent func(error) bool) ConsumerOption {
 // the [HeaderDLQTopic] family of headers, then committed, and its partition
 // moves on. Without it (the default) such a message stops the consumer:
 // Run returns a [*HandlerError] and the offset stays uncommitted.
-// Dead-letter writes wait for all in-sync replicas.
+// Dead-letter writes wait for all in-sync replicas; a failed one is
+// retried, holding the partition, with [WithBackoff]'s backoff (see
+// [DeadLetter]).
 func WithDeadLetterTopic(topic string) ConsumerOption {
 	return consumerOption(func(c *consumerConfig) {
 		if err := validateTopic(topic); err != nil {

@@ -47,38 +47,40 @@ type Writer interface {
 // w writes the dead letters; nil means the consumer's own writer, which
 // waits for all in-sync replicas and is closed when Run returns.
 //
-// A failed write is transient until shown to be permanent, like a handler
-// error under [Retry]: a broker that refuses the write for a while must
-// not stop the service. The write is retried, holding the partition (the
-// message is not committed without its dead letter), with capped
-// exponential backoff and jitter between [WithBackoff]'s bounds (by
-// default [DefaultBackoffMin] to [DefaultBackoffMax]), until it succeeds.
+// A failed write is transient until shown to be permanent, as a handler
+// error is under [Retry]: a broker that refuses writes for a moment must
+// not stop the service. The write is retried, holding the partition (a
+// message is never committed without its dead letter), with capped
+// exponential backoff and jitter within [WithBackoff]'s bounds (default
+// [DefaultBackoffMin] to [DefaultBackoffMax]), until it succeeds.
 // Meanwhile [Consumer.Check] fails with [ErrRetrying] and
-// [ConsumerStats.Retrying] lists the message, with the write error as its
-// last error; the log says when the retries start and when the write
-// recovers, once each; [ConsumerStats] counts them in DeadLetterRetries
-// and each failed write in Errors. Halt and the end of the generation
-// stop the retries at once, cancelling a retried write in flight: the
-// message stays uncommitted and is delivered again (and dead-lettered
-// again, at least once). When some messages of a batch were written, only
-// the others are written again. A topic that does not exist (yet) and a
-// refused authorization are retried too: creating the topic or granting
-// the ACL heals them without a restart.
+// [ConsumerStats].Retrying lists the message with the write error as its
+// last error; the log says once when the retries start and once when the
+// write recovers; ConsumerStats counts each retry in DeadLetterRetries
+// (also per topic) and each failed write in Errors. When kafka-go reports
+// some messages of a batch written, only the others are written again. A
+// missing dead-letter topic and a refused authorization are retried too:
+// creating the topic or granting the ACL heals them without a restart.
+// Halt and the end of the generation stop the retries at once, cancelling
+// a retried write in flight: the message stays uncommitted and is
+// delivered again (so its dead letter may be written twice, as at least
+// once allows).
 //
-// A write error that retrying cannot heal is returned at once, naming the
-// topic and wrapping both errors (kafka-go's per-message errors are
-// unwrapped, so that errors.Is finds kafka.MessageSizeTooLarge), so that the consumer stops and Run
-// returns it in a [*HandlerError] (the message stays uncommitted): a dead
-// letter too large for the writer (kafka.MessageTooLargeError) or the
-// broker (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE), an invalid topic or
-// record (INVALID_TOPIC_EXCEPTION, INVALID_RECORD), a closed writer
-// (io.ErrClosedPipe), and an error w wraps with [Permanent].
+// A write error that retrying cannot heal stops the consumer, loudly,
+// rather than hold the partition for ever: a dead letter too large for the writer
+// (kafka.MessageTooLargeError) or the broker (MESSAGE_TOO_LARGE,
+// RECORD_LIST_TOO_LARGE), an invalid topic or record (INVALID_TOPIC,
+// INVALID_RECORD), a closed writer (io.ErrClosedPipe), and an error w
+// wraps with [Permanent]. The middleware returns it at once, naming the
+// topic and wrapping the write error (kafka-go's per-message errors
+// unwrapped, so that errors.Is finds kafka.MessageSizeTooLarge) and the
+// handler's; Run returns it in a [*HandlerError], the message
+// uncommitted.
 //
-// Outside a [Consumer] (the context of a handler called directly), w must
-// not be nil, and failed writes are retried with the default backoff until
-// they succeed, fail permanently or ctx ends, which returns the last
-// error. [WithDeadLetterTopic] puts DeadLetter(topic, nil) in the default
-// chain.
+// Outside a [Consumer] (a handler chain called directly), w must not be
+// nil, and a failed write is retried with the default backoff until it
+// succeeds, fails permanently or ctx ends, which returns the last error.
+// [WithDeadLetterTopic] puts DeadLetter(topic, nil) in the default chain.
 func DeadLetter(topic string, w Writer) Middleware {
 	invalid := validateTopic(topic)
 	return func(next BatchHandler) BatchHandler {

@@ -47,8 +47,9 @@ var (
 // HandlerError is returned by [Consumer.Run] when the handler's
 // middleware returned an error: by default, when a message failed
 // permanently and no dead-letter topic is configured, or when publishing
-// it to the dead-letter topic failed. The message's offset
-// was not committed: the group delivers it again when consumption resumes.
+// it to the dead-letter topic failed permanently (see [DeadLetter]; a
+// transient write failure is retried). The message's offset was not
+// committed: the group delivers it again when consumption resumes.
 type HandlerError struct {
 	Topic     string
 	Partition int

@@ -311,3 +311,41 @@ func TestHaltCancelsRetriedDeadLetterWrite(t *testing.T) {
 		t.Fatalf("committed %d: the message was committed without its dead letter", got)
 	}
 }
+
+// TestDeadLetterTopicCreatedLater: a dead-letter topic that does not exist
+// is not a permanent failure: the write is retried, holding the partition,
+// and lands once the topic is created.
+func TestDeadLetterTopicCreatedLater(t *testing.T) {
+	c, topics := newCluster(t, 1, "dllater")
+	if c.fake == nil {
+		t.Skip("creates the dead-letter topic during the test: kfake only")
+	}
+	dlq := topics[0] + "-dlq"
+	produce(t, c, topics[0], 0, 1)
+	group := groupID(t)
+	w, err := flexkafka.NewConsumer(poisonFirst(newRecorder()), append(fastOptions(c, group, topics[0]),
+		flexkafka.WithDeadLetterTopic(dlq))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := running(t, w)
+	eventually(t, "the dead-letter write retried", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned while the dead-letter topic was missing: %v", err)
+		default:
+		}
+		return w.Stats().DeadLetterRetries > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(c.brokers...), Transport: c.tr}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: dlq, NumPartitions: 1, ReplicationFactor: 1}}})
+	if err != nil || resp.Errors[dlq] != nil {
+		t.Fatalf("create %s: %v %v", dlq, err, resp)
+	}
+	eventually(t, "the message dead-lettered and committed", func() bool { return committed(t, c, group, topics[0], 1)[0] == 1 })
+	if dead := readAll(t, c, dlq); len(dead) != 1 {
+		t.Fatalf("%d dead letters, want exactly 1", len(dead))
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -347,5 +348,66 @@ func TestDeadLetterTopicCreatedLater(t *testing.T) {
 	eventually(t, "the message dead-lettered and committed", func() bool { return committed(t, c, group, topics[0], 1)[0] == 1 })
 	if dead := readAll(t, c, dlq); len(dead) != 1 {
 		t.Fatalf("%d dead letters, want exactly 1", len(dead))
+	}
+}
+
+// notEnoughReplicas is Kafka's NOT_ENOUGH_REPLICAS error code, retriable.
+const notEnoughReplicas = 19
+
+// TestDeadLetterBatchPartlyWritten: when a batch's dead letters were
+// written to one partition of the dead-letter topic and refused by
+// another, only the refused one is written again: every dead letter lands
+// exactly once.
+func TestDeadLetterBatchPartlyWritten(t *testing.T) {
+	c, topics := newCluster(t, 1, "dlpart")
+	if c.fake == nil {
+		t.Skip("makes the broker refuse one partition: kfake only")
+	}
+	// Three partitions: the consumer's writer (CRC32) puts key k0 on
+	// partition 0 and k1 on partition 1.
+	dlq := topics[0] + "-dlq"
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	client := &kafka.Client{Addr: kafka.TCP(c.brokers...), Transport: c.tr}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: dlq, NumPartitions: 3, ReplicationFactor: 1}}})
+	if err != nil || resp.Errors[dlq] != nil {
+		t.Fatalf("create %s: %v %v", dlq, err, resp)
+	}
+	var accepting atomic.Bool
+	c.fake.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.fake.KeepControl()
+		pr := req.(*kmsg.ProduceRequest)
+		if accepting.Load() || len(pr.Topics) != 1 || pr.Topics[0].Topic != dlq ||
+			len(pr.Topics[0].Partitions) != 1 || pr.Topics[0].Partitions[0].Partition != 1 {
+			return nil, nil, false
+		}
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		rt := kmsg.NewProduceResponseTopic()
+		rt.Topic = dlq
+		rp := kmsg.NewProduceResponseTopicPartition()
+		rp.Partition, rp.ErrorCode = 1, notEnoughReplicas
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+		return resp, nil, true
+	})
+	produce(t, c, topics[0], 0, 2)
+	group := groupID(t)
+	w, err := flexkafka.NewBatchConsumer(func(context.Context, []kafka.Message) error {
+		return flexkafka.Permanent(errors.New("bulk insert rejected"))
+	}, append(fastOptions(c, group, topics[0]), flexkafka.WithMaxBatch(2, waitTimeout),
+		flexkafka.WithDeadLetterTopic(dlq))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running(t, w)
+	eventually(t, "the dead-letter write retried", func() bool { return w.Stats().DeadLetterRetries > 0 })
+	accepting.Store(true)
+	eventually(t, "the batch dead-lettered and committed", func() bool { return committed(t, c, group, topics[0], 1)[0] == 2 })
+	perPartition := map[int]int{}
+	for _, m := range readAll(t, c, dlq) {
+		perPartition[m.Partition]++
+	}
+	if want := map[int]int{0: 1, 1: 1}; !maps.Equal(perPartition, want) {
+		t.Fatalf("dead letters per partition %v, want %v: each exactly once", perPartition, want)
 	}
 }

@@ -204,26 +204,6 @@ func TestFailureStopsConsumer(t *testing.T) {
 	}
 }
 
-// TestDeadLetterFailureStops: when the dead-letter write fails, the
-// consumer stops rather than skip the message.
-func TestDeadLetterFailureStops(t *testing.T) {
-	c, topics := newCluster(t, 1, "dlqfail")
-	produce(t, c, topics[0], 0, 1)
-	w, err := flexkafka.NewConsumer(func(ctx context.Context, m kafka.Message) error {
-		return flexkafka.Permanent(errors.New("always"))
-	}, append(fastOptions(c, groupID(t), topics...),
-		flexkafka.WithDeadLetterTopic("no-such-topic"))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := running(t, w)
-	err = waitFor(t, done, "Run to stop")
-	var herr *flexkafka.HandlerError
-	if !errors.As(err, &herr) || !strings.Contains(err.Error(), "no-such-topic") {
-		t.Fatalf("Run = %v, want a *HandlerError about the dead-letter topic", err)
-	}
-}
-
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

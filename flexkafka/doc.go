@@ -18,7 +18,8 @@
 // wrapped with [Permanent], one a [WithPermanentFunc] classifier marks,
 // and a panic are not retried: the message is dead-lettered at once with
 // [WithDeadLetterTopic] (or, without one, stops the consumer), and the
-// partition moves on. [WithMaxRetryTime] optionally bounds the retries.
+// partition moves on; a failed dead-letter write is retried in the same
+// way, holding the partition. [WithMaxRetryTime] optionally bounds the retries.
 // Retry and dead-lettering are [Middleware] ([Retry], [DeadLetter]) that
 // [WithMiddleware] lets you compose, replace or drop. [Redrive] moves dead
 // letters back to their topics once the cause is fixed.

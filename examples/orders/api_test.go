@@ -18,7 +18,7 @@ func testAPI(t *testing.T) (*store, string) {
 // testAPIOn is testAPI on the database of cfg.
 func testAPIOn(t *testing.T, cfg config) (*store, string) {
 	t.Helper()
-	s := &store{db: openTestDB(t, cfg), topics: topics{}}
+	s := &store{db: openTestDB(t, cfg), topics: topics{}, postgres: cfg.DatabaseURL != ""}
 	srv := httptest.NewServer(newAPI(s, cfg, testLogger()).handler())
 	t.Cleanup(srv.Close)
 	return s, srv.URL

@@ -112,7 +112,8 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 		if postgres { // to find the requests' sessions in pg_stat_activity
 			cfg.DatabaseURL += "&application_name=" + app
 		}
-		s := &store{db: openTestDB(t, cfg)}
+		cfg.DBMaxConns = clients + 1 // every request holds one while it waits, and the test queries
+		s := &store{db: openTestDB(t, cfg), postgres: postgres}
 		var inFlight atomic.Int32
 		h := newAPI(s, cfg, testLogger()).handler()
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -47,7 +47,9 @@ func (s *store) createOrder(ctx context.Context, req newOrderRequest) (order, er
 
 // createIdempotent stores a new order, from a valid request, its
 // orders.created event and, when idem is not nil, its Idempotency-Key
-// (see claimKey), in one transaction. It returns the order and the
+// (see claimKey), in one transaction: on PostgreSQL one statement
+// (createOrderPG), on SQLite one transaction of the writer. It returns the
+// order and the
 // response to answer. When the key is already recorded it creates nothing
 // and returns a zero order and the recorded response, with replayed set,
 // or a *keyReusedError.
@@ -71,31 +73,14 @@ func (s *store) createIdempotent(ctx context.Context, req newOrderRequest, idem 
 	}
 	res := createResponse{orderID: o.ID, status: http.StatusCreated, location: "/orders/" + o.ID, body: append(body, '\n')}
 	var recorded *createResponse
-	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if idem != nil {
-			var err error
-			if recorded, err = claimKey(ctx, tx, idem, res, now); err != nil {
-				return err
-			}
-			if recorded != nil {
-				return errRollback
-			}
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer, status, total_cents, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5)`, o.ID, o.Customer, o.Status, o.TotalCents, now.UnixMilli())
-		if err != nil {
-			return err
-		}
-		for i, it := range o.Items {
-			_, err := tx.ExecContext(ctx, `INSERT INTO order_items (order_id, line, sku, qty, price_cents)
-				VALUES ($1, $2, $3, $4, $5)`, o.ID, i+1, it.SKU, it.Qty, it.PriceCents)
-			if err != nil {
-				return err
-			}
-		}
-		return s.enqueue(ctx, tx, event{OrderID: o.ID, Status: o.Status, Customer: o.Customer, TotalCents: o.TotalCents, Time: now})
-	})
-	if err == nil {
+	if s.postgres {
+		recorded, err = s.createPG(ctx, o, idem, res, now)
+	} else {
+		err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return s.createTx(ctx, tx, o, idem, res, now, &recorded)
+		})
+	}
+	if err == nil && recorded == nil {
 		s.outboxWritten.ring()
 	}
 	switch {
@@ -105,6 +90,33 @@ func (s *store) createIdempotent(ctx context.Context, req newOrderRequest, idem 
 		return order{}, createResponse{}, fmt.Errorf("orders: create order: %w", err)
 	}
 	return o, res, nil
+}
+
+// createTx is the order's transaction in separate statements, within tx:
+// the key claimed (see claimKey), the order, its items and its event.
+func (s *store) createTx(ctx context.Context, tx *sql.Tx, o order, idem *idempotency, res createResponse, now time.Time, recorded **createResponse) error {
+	if idem != nil {
+		var err error
+		if *recorded, err = claimKey(ctx, tx, idem, res, now); err != nil {
+			return err
+		}
+		if *recorded != nil {
+			return errRollback
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer, status, total_cents, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $5)`, o.ID, o.Customer, o.Status, o.TotalCents, now.UnixMilli())
+	if err != nil {
+		return err
+	}
+	for i, it := range o.Items {
+		_, err := tx.ExecContext(ctx, `INSERT INTO order_items (order_id, line, sku, qty, price_cents)
+			VALUES ($1, $2, $3, $4, $5)`, o.ID, i+1, it.SKU, it.Qty, it.PriceCents)
+		if err != nil {
+			return err
+		}
+	}
+	return s.enqueue(ctx, tx, event{OrderID: o.ID, Status: o.Status, Customer: o.Customer, TotalCents: o.TotalCents, Time: now})
 }
 
 // apply moves order id along t and writes the event of its new status to

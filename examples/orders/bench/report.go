@@ -8,8 +8,13 @@ import (
 
 // printTable writes the results as Markdown.
 func printTable(w io.Writer, cfg config, results []result) {
-	fmt.Fprintf(w, "\n%d clients, %s per measurement; ceiling = the order's transaction straight at the database (pgbench -M prepared / Go loop on database/sql, %d connection(s)); service = loadgen -c %d -mix '' through HTTP.\n\n",
-		cfg.c, cfg.d, cfg.sqliteConns, cfg.c)
+	form := "the service's one statement"
+	if cfg.pgStatements {
+		form = "seven statements"
+	}
+	fmt.Fprintf(w, "\n%d clients, %s per measurement; ceiling = the order's transaction straight at the database "+
+		"(PostgreSQL: pgbench -M prepared, %s; SQLite: a Go loop on database/sql, %d connection(s), a transaction per commit); "+
+		"service = loadgen -c %d -mix '' through HTTP.\n\n", cfg.c, cfg.d, form, cfg.sqliteConns, cfg.c)
 	fmt.Fprintln(w, "| storage | ceiling tx/s | ceiling p50 / p99 | service orders/s | ratio | create p50 / p99 | errors |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 	for _, res := range results {

@@ -46,18 +46,29 @@ func (e *WorkerError) Error() string {
 // Unwrap returns the worker's error.
 func (e *WorkerError) Unwrap() error { return e.Err }
 
-// PanicError is the error that [Start] and [Group] report when a worker's
-// Run or Halt panics. The panic is recovered so that the other workers can
-// still be halted gracefully.
+// PanicError is the error reported when code that a flex-based module
+// calls panics: a worker's Run or Halt under [Start] and [Group], and the
+// handlers and jobs that adapters call for the user (flexkafka's message
+// handlers, flexcron's jobs). The panic is recovered so that the other
+// workers can still be halted gracefully, and every module reports it as
+// this one type.
+//
+// Error is one line and leaves the stack out; Stack holds it, and flex
+// logs it with the attribute "stack".
 type PanicError struct {
-	Worker string // the worker's name, see [Name]
-	Op     string // "run" or "halt"
+	Worker string // the worker's name, see [Name]; empty when not known
+	Op     string // what panicked: "run" or "halt", or an adapter's call, such as "handler" or `job "report"`
 	Value  any    // the value given to panic
 	Stack  []byte // the panicking goroutine's stack, from runtime/debug.Stack
 }
 
+// Error names the worker and the call that panicked, and gives the panic
+// value: "flex: http(:8080) run panicked: boom".
 func (e *PanicError) Error() string {
-	return fmt.Sprintf("flex: %s %s panicked: %v\n%s", e.Worker, e.Op, e.Value, e.Stack)
+	if e.Worker == "" {
+		return fmt.Sprintf("flex: %s panicked: %v", e.Op, e.Value)
+	}
+	return fmt.Sprintf("flex: %s %s panicked: %v", e.Worker, e.Op, e.Value)
 }
 
 // Unwrap returns the panic value when it is an error, so that

@@ -61,8 +61,9 @@ type config struct {
 	exit            func(code int) // os.Exit, replaced in tests
 }
 
-// WithLogger sets the logger for lifecycle events. Nil means slog.Default(),
-// read when the Service starts.
+// WithLogger sets the logger for lifecycle events. Nil, the default, means
+// slog.Default(), read by [New]: a later slog.SetDefault does not change
+// the logger of a Service already built.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithShutdownTimeout overrides FLEX_SHUTDOWN_TIMEOUT.
@@ -116,6 +117,9 @@ func newConfig(opts []Option) (config, error) {
 		if opt != nil {
 			opt(&c)
 		}
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
 	}
 	timeout, err := resolveDuration(c.shutdownTimeout, "WithShutdownTimeout", EnvShutdownTimeout, DefaultShutdownTimeout, false)
 	if err != nil {

@@ -23,8 +23,10 @@ type Service struct {
 }
 
 // New returns a Service configured by opts, then by the environment
-// (FLEX_SHUTDOWN_TIMEOUT, FLEX_SHUTDOWN_DELAY), then by defaults. A
-// configuration error is returned by Start, before any worker runs.
+// (FLEX_SHUTDOWN_TIMEOUT, FLEX_SHUTDOWN_DELAY, FLEX_SHUTDOWN_RESERVE), then
+// by defaults, all resolved here, once; without [WithLogger] it takes
+// slog.Default() here too. A configuration error is returned by Start,
+// before any worker runs.
 func New(opts ...Option) *Service {
 	cfg, err := newConfig(opts)
 	return &Service{cfg: cfg, cfgErr: err, health: newHealth(cfg.readiness, cfg.liveness)}
@@ -96,9 +98,6 @@ func (s *Service) Start(ctx context.Context, workers ...Worker) error {
 		return ErrAlreadyStarted
 	}
 	sv := &supervisor{cfg: &s.cfg, health: s.health, log: s.cfg.logger, reserve: reserve}
-	if sv.log == nil {
-		sv.log = slog.Default()
-	}
 	return sv.start(ctx, workers)
 }
 
@@ -106,11 +105,7 @@ func (s *Service) Start(ctx context.Context, workers ...Worker) error {
 // the process with status 1.
 func (s *Service) MustStart(ctx context.Context, workers ...Worker) {
 	if err := s.Start(ctx, workers...); err != nil {
-		log := s.cfg.logger
-		if log == nil {
-			log = slog.Default()
-		}
-		log.Error("flex: service failed", "error", err)
+		s.cfg.logger.Error("flex: service failed", "error", err)
 		s.cfg.exit(1)
 	}
 }
@@ -262,12 +257,15 @@ func (sv *supervisor) report(kind EventKind, m *member, took time.Duration, err 
 	}
 	if err != nil {
 		sv.record(err)
-		sv.log.LogAttrs(context.Background(), slog.LevelError, msg,
-			slog.String("worker", m.name), slog.Duration("duration", took), slog.Any("error", err))
+		attrs := []slog.Attr{slog.String("worker", m.name), slog.Duration("duration", took), slog.Any("error", err)}
+		if pe := panicOf(err); pe != nil {
+			attrs = append(attrs, slog.String("stack", string(pe.Stack)))
+		}
+		sv.log.LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
 	} else {
 		sv.info(msg, slog.String("worker", m.name), slog.Duration("duration", took))
 	}
-	sv.emit(Event{Kind: kind, Worker: m.name, Duration: took, Err: err, Panicked: isPanic(err)})
+	sv.emit(Event{Kind: kind, Worker: m.name, Duration: took, Err: err, Panicked: panicOf(err) != nil})
 }
 
 // info logs at LevelInfo, at no cost when the level is disabled.
@@ -277,12 +275,13 @@ func (sv *supervisor) info(msg string, attrs ...slog.Attr) {
 	}
 }
 
-func isPanic(err error) bool {
-	if err == nil {
-		return false
-	}
+// panicOf returns the *PanicError in err's chain, or nil.
+func panicOf(err error) *PanicError {
 	var panicked *PanicError
-	return errors.As(err, &panicked)
+	if err == nil || !errors.As(err, &panicked) {
+		return nil
+	}
+	return panicked
 }
 
 func (sv *supervisor) watchReady(m *member, ready <-chan struct{}) {

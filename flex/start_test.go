@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"syscall"
 	"testing"
@@ -379,7 +380,8 @@ func TestPanicsAreRecovered(t *testing.T) {
 				}
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				result := startAsync(ctx, flex.New(quiet(nil)...), a, w, b)
+				var logs syncBuffer
+				result := startAsync(ctx, flex.New(quiet(&logs)...), a, w, b)
 				<-a.started
 				<-b.started
 				if op == "halt" {
@@ -395,6 +397,18 @@ func TestPanicsAreRecovered(t *testing.T) {
 				}
 				if !strings.Contains(pe.Error(), pe.Worker) || !errors.Is(err, errValue) {
 					t.Errorf("panic error %q does not name the worker or wrap the value", pe.Error())
+				}
+				if want := "flex: panicky " + op + " panicked: value"; pe.Error() != want {
+					t.Errorf("panic error %q, want %q: one line, the stack left out", pe.Error(), want)
+				}
+				logged := false
+				for _, rec := range logs.records(t) {
+					if stack, _ := rec["stack"].(string); rec["worker"] == "panicky" && strings.Contains(stack, "flex_test") {
+						logged = true
+					}
+				}
+				if !logged {
+					t.Errorf("no log record of panicky has the stack in its \"stack\" attribute:\n%s", logs.String())
 				}
 				for _, p := range []*probe{a, b} {
 					if !isClosed(p.halting) || !isClosed(p.done) {
@@ -775,5 +789,24 @@ func TestBadEnvironmentValueIsQuotedAsWritten(t *testing.T) {
 	err := flex.New(flex.WithLogger(discard()), flex.WithSignals()).Start(context.Background(), newProbe("p"))
 	if err == nil || !strings.Contains(err.Error(), `FLEX_SHUTDOWN_DELAY "-1500ms"`) {
 		t.Errorf("Start = %v, want it to quote FLEX_SHUTDOWN_DELAY \"-1500ms\"", err)
+	}
+}
+
+// The default logger is read by New, once: a slog.SetDefault after New
+// does not move the Service's logs. (Not parallel: it sets the process's
+// default logger, and puts it back.)
+func TestDefaultLoggerReadByNew(t *testing.T) {
+	old := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(old) })
+	var atNew, later syncBuffer
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&atNew, nil)))
+	svc := flex.New(flex.WithSignals(), flex.WithShutdownDelay(0))
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&later, nil)))
+
+	if err := svc.Start(context.Background(), flex.Func(func(context.Context) error { return nil })); err != nil {
+		t.Fatalf("Start = %v, want nil", err)
+	}
+	if !strings.Contains(atNew.String(), "flex: stopped") || later.String() != "" {
+		t.Errorf("logs went to the default logger set after New:\nat New: %s\nlater: %s", atNew.String(), later.String())
 	}
 }

@@ -69,13 +69,13 @@ const (
 type Option func(*config)
 
 type config struct {
-	addr      *string // WithAddr
-	tls       *tlsFiles
-	health    http.Handler
-	healthSet bool // WithHealth was given, even with nil
-	detail    bool // WithHealthDetail(true)
-	logger    *slog.Logger
-	noEnv     bool
+	addr   *string // WithAddr
+	tls    *tlsFiles
+	health http.Handler
+	detail bool // WithHealthDetail(true)
+	logger *slog.Logger
+	name   string // WithName
+	noEnv  bool
 }
 
 type tlsFiles struct{ cert, key string }
@@ -99,7 +99,9 @@ func WithTLS(certFile, keyFile string) Option {
 // WithHealth serves h, typically a service's *flex.Health, at the paths
 // /livez and /readyz, in front of the server's handler, which still serves
 // every other path. It costs one comparison of the path per request.
-// Without WithHealth the server's handler is used as it is.
+// Without WithHealth, or with WithHealth(nil), the server's handler is used
+// as it is. A non-nil interface holding a nil pointer or func, such as a
+// nil *flex.Health, would panic on the first probe: [New] refuses it.
 //
 // The answers are terse unless [WithHealthDetail] is on: h's status code,
 // and a JSON body holding only the overall status and each check's name
@@ -112,7 +114,7 @@ func WithTLS(certFile, keyFile string) Option {
 // anyone who asks whether it is ready, not why not. Serve the detail on
 // the operations port (flexmetrics does by default).
 func WithHealth(h http.Handler) Option {
-	return func(c *config) { c.health, c.healthSet = h, true }
+	return func(c *config) { c.health = h }
 }
 
 // WithHealthDetail(true) makes [WithHealth] serve h's answers as they are,
@@ -121,11 +123,16 @@ func WithHealth(h http.Handler) Option {
 func WithHealthDetail(on bool) Option { return func(c *config) { c.detail = on } }
 
 // WithLogger sets the logger for the server's lifecycle (listening,
-// draining, drained). Nil means slog.Default(), read when the message is
-// logged. When a logger is given and the http.Server's ErrorLog is nil,
-// net/http's own errors (such as TLS handshake failures) are logged to it
-// too, at level Error.
+// draining, drained). Nil, the default, means slog.Default(), read by
+// [New]. When the http.Server's ErrorLog is nil, net/http's own errors
+// (such as TLS handshake failures) are logged to it too, at level Error.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithName names the server in its logs and errors and in those of a flex
+// service ([Server.String]), as "kind(address)" by convention: flexmetrics
+// names its operations server "metrics(:9090)". Empty, the default, means
+// the scheme and the configured address: "http(:8080)", "https(:8443)".
+func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithoutEnv makes [New] ignore FLEX_HTTP_ADDR, PORT,
 // FLEX_HTTP_TLS_CERT_FILE and FLEX_HTTP_TLS_KEY_FILE, for a server whose
@@ -141,8 +148,11 @@ func newConfig(opts []Option) (config, error) {
 			opt(&c)
 		}
 	}
-	if c.healthSet && isNil(c.health) {
-		return c, errors.New("flexhttp: invalid WithHealth: nil handler")
+	if c.health != nil && isNil(c.health) {
+		return c, fmt.Errorf("flexhttp: invalid WithHealth: %w", fmt.Errorf("nil %T", c.health))
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
 	}
 	return c, nil
 }
@@ -175,7 +185,9 @@ func (c *config) resolveAddr(serverAddr string) (string, error) {
 }
 
 // checkAddr reports whether addr is a valid TCP listen address, naming
-// source in the error. The host is not resolved: that happens on Listen.
+// source in the error, which wraps the reason alone (flexmetrics unwraps
+// it to name its own source). The host is not resolved: that happens on
+// Listen.
 func checkAddr(source, addr string) (string, error) {
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -184,10 +196,10 @@ func checkAddr(source, addr string) (string, error) {
 		if errors.As(err, &addrErr) {
 			reason = addrErr.Err
 		}
-		return "", fmt.Errorf("flexhttp: invalid %s %q: %s", source, addr, reason)
+		return "", fmt.Errorf("flexhttp: invalid %s %q: %w", source, addr, errors.New(reason))
 	}
 	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return "", fmt.Errorf("flexhttp: invalid %s %q: port %q is not a number from 0 to 65535", source, addr, port)
+		return "", fmt.Errorf("flexhttp: invalid %s %q: %w", source, addr, fmt.Errorf("port %q is not a number from 0 to 65535", port))
 	}
 	return addr, nil
 }

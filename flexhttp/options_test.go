@@ -2,6 +2,7 @@ package flexhttp_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -204,12 +205,70 @@ func TestNilHandlerIsNotFound(t *testing.T) {
 	}
 }
 
-func TestWithHealthNil(t *testing.T) {
-	for _, h := range []http.Handler{nil, (*flex.Health)(nil), http.HandlerFunc(nil)} {
+// WithHealth(nil) means no health endpoints, as leaving it out does: nil
+// means "off" for every optional argument of every module.
+func TestWithHealthNilIsOff(t *testing.T) {
+	s := newServer(t, &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	})}, flexhttp.WithHealth(nil))
+	run(t, s)
+	if got := get(newClient(t), "http://"+s.Addr()+"/readyz"); got.code != http.StatusTeapot {
+		t.Errorf("GET /readyz = %d, want %d from the server's own handler", got.code, http.StatusTeapot)
+	}
+}
+
+// A non-nil handler holding a nil pointer or func would panic on the first
+// probe: New refuses it, naming its type.
+func TestWithHealthTypedNil(t *testing.T) {
+	for _, h := range []http.Handler{(*flex.Health)(nil), http.HandlerFunc(nil)} {
 		_, err := flexhttp.New(nil, flexhttp.WithHealth(h))
-		if want := "flexhttp: invalid WithHealth: nil handler"; err == nil || err.Error() != want {
+		if want := fmt.Sprintf("flexhttp: invalid WithHealth: nil %T", h); err == nil || err.Error() != want {
 			t.Errorf("New(WithHealth(%#v)) = %v, want %q", h, err, want)
 		}
+	}
+}
+
+// WithName names the server in String, and so in flex's logs, errors and
+// health checks, and in its own log lines.
+func TestWithName(t *testing.T) {
+	logs := &chanHandler{ch: make(chan slog.Record, 100)}
+	s, err := flexhttp.New(nil, flexhttp.WithAddr("127.0.0.1:0"), flexhttp.WithName("admin(127.0.0.1:0)"), flexhttp.WithLogger(slog.New(logs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := flex.Name(s), "admin(127.0.0.1:0)"; got != want {
+		t.Errorf("flex.Name = %q, want %q", got, want)
+	}
+	run(t, s)
+	r := <-logs.ch
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "server" && a.Value.String() != "admin(127.0.0.1:0)" {
+			t.Errorf("log %q names the server %q, want admin(127.0.0.1:0)", r.Message, a.Value)
+		}
+		return true
+	})
+}
+
+// The default logger is read by New, once: a slog.SetDefault after New
+// does not move the server's logs. (Not parallel: it sets the process's
+// default logger, and puts it back.)
+func TestDefaultLoggerReadByNew(t *testing.T) {
+	old := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(old) })
+	atNew, later := &chanHandler{ch: make(chan slog.Record, 100)}, &chanHandler{ch: make(chan slog.Record, 100)}
+	slog.SetDefault(slog.New(atNew))
+	s, err := flexhttp.New(nil, flexhttp.WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slog.SetDefault(slog.New(later))
+	done := run(t, s)
+	if err := s.Halt(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	await(t, done, "Run")
+	if len(atNew.ch) != 3 || len(later.ch) != 0 {
+		t.Errorf("%d records to the default logger at New, %d to the one set later; want 3 and 0", len(atNew.ch), len(later.ch))
 	}
 }
 

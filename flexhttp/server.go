@@ -36,7 +36,8 @@ type Server struct {
 	requests *inflight // wraps srv.Handler
 	addr     string    // the configured address, validated by New
 	tls      bool
-	logger   *slog.Logger // nil means slog.Default()
+	logger   *slog.Logger
+	name     string // WithName, else the scheme and addr
 
 	ready     chan struct{} // closed once listening
 	drained   chan struct{} // closed when the drain has ended, either way
@@ -114,8 +115,16 @@ func New(srv *http.Server, opts ...Option) (*Server, error) {
 		tc.Certificates = append(tc.Certificates, *cert)
 		srv.TLSConfig = tc
 	}
-	if cfg.logger != nil && srv.ErrorLog == nil {
+	if srv.ErrorLog == nil {
 		srv.ErrorLog = slog.NewLogLogger(cfg.logger.Handler(), slog.LevelError)
+	}
+	name := cfg.name
+	if name == "" {
+		scheme := "http"
+		if cert != nil {
+			scheme = "https"
+		}
+		name = scheme + "(" + addr + ")"
 	}
 	return &Server{
 		srv:      srv,
@@ -123,6 +132,7 @@ func New(srv *http.Server, opts ...Option) (*Server, error) {
 		addr:     addr,
 		tls:      cert != nil,
 		logger:   cfg.logger,
+		name:     name,
 		ready:    make(chan struct{}),
 		drained:  make(chan struct{}),
 	}, nil
@@ -324,14 +334,8 @@ func (s *Server) Addr() string {
 }
 
 // String names the Server after its scheme and configured address, as
-// "http(:8080)" or "https(127.0.0.1:8443)".
-func (s *Server) String() string {
-	scheme := "http"
-	if s.tls {
-		scheme = "https"
-	}
-	return scheme + "(" + s.addr + ")"
-}
+// "http(:8080)" or "https(127.0.0.1:8443)", unless [WithName] named it.
+func (s *Server) String() string { return s.name }
 
 // listenAddr is the address listened on, once known, else the configured
 // one: errors name ":0" by the port actually bound.
@@ -348,9 +352,4 @@ func (s *Server) isHalted() bool {
 	return s.halted
 }
 
-func (s *Server) log() *slog.Logger {
-	if s.logger != nil {
-		return s.logger
-	}
-	return slog.Default()
-}
+func (s *Server) log() *slog.Logger { return s.logger }

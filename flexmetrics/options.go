@@ -4,15 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	pathpkg "path"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/go-flexible/flexible/flexhttp"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -116,8 +115,8 @@ func WithRegistry(reg *prometheus.Registry) Option {
 	return func(c *config) { c.registry = reg }
 }
 
-// WithLogger sets the logger for the server's own events and errors. Nil
-// means slog.Default().
+// WithLogger sets the logger for the server's own events and errors. Nil,
+// the default, means slog.Default(), read by [New].
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithServer makes the operations server use srv, with its timeouts, TLS
@@ -184,6 +183,9 @@ func newConfig(opts []Option) (settings, error) {
 		return os.Getenv(name)
 	}
 	s := settings{registry: c.registry, logger: c.logger, server: c.server, health: c.health, detail: c.detail == nil || *c.detail}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
 
 	// As in flexhttp, the environment beats the Addr of the caller's
 	// server: deployment has the last word over a value written in code.
@@ -191,8 +193,11 @@ func newConfig(opts []Option) (settings, error) {
 	if source == "default" && c.server != nil && c.server.Addr != "" {
 		addr, source = c.server.Addr, "WithServer Addr"
 	}
-	if err := validateAddr(addr); err != nil {
-		return s, fmt.Errorf("flexmetrics: invalid %s %q: %w", source, addr, err)
+	// flexhttp owns the rules for listen addresses and health handlers: a
+	// server it builds (New listens on nothing) checks them, and the error
+	// names our source around the reason flexhttp's error wraps.
+	if _, err := flexhttp.New(nil, flexhttp.WithoutEnv(), flexhttp.WithAddr(addr)); err != nil {
+		return s, fmt.Errorf("flexmetrics: invalid %s %q: %w", source, addr, errors.Unwrap(err))
 	}
 	s.addr = addr
 
@@ -230,8 +235,8 @@ func newConfig(opts []Option) (settings, error) {
 		return s, fmt.Errorf("flexmetrics: invalid %s %q: must be at least 1s", source, written)
 	}
 
-	if c.health != nil && isNil(c.health) {
-		return s, fmt.Errorf("flexmetrics: invalid WithHealth: nil %T", c.health)
+	if _, err := flexhttp.New(nil, flexhttp.WithoutEnv(), flexhttp.WithHealth(c.health)); err != nil {
+		return s, fmt.Errorf("flexmetrics: invalid WithHealth: %w", errors.Unwrap(err))
 	}
 	if srv := c.server; srv != nil {
 		if srv.Handler != nil {
@@ -264,21 +269,6 @@ func resolve(def string, env func(string) string, envName string, opts ...option
 	return def, "default"
 }
 
-func validateAddr(addr string) error {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		var aerr *net.AddrError
-		if errors.As(err, &aerr) {
-			return errors.New(aerr.Err)
-		}
-		return err
-	}
-	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-		return fmt.Errorf("port %q must be a number from 0 to 65535", port)
-	}
-	return nil
-}
-
 // reserved are the paths the server uses besides the metrics path.
 var reserved = []string{"/livez", "/readyz", "/debug/pprof"}
 
@@ -299,15 +289,4 @@ func validatePath(path string) error {
 		}
 	}
 	return nil
-}
-
-// isNil reports whether v holds a nil pointer, map, func or channel, which
-// would panic on its first call.
-func isNil(v any) bool {
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
-		return rv.IsNil()
-	}
-	return false
 }

@@ -76,7 +76,7 @@ func New(opts ...Option) (*Server, error) {
 	if srv.WriteTimeout == 0 {
 		srv.WriteTimeout = cfg.pprofMax + WriteTimeoutMargin
 	}
-	hopts := []flexhttp.Option{flexhttp.WithAddr(cfg.addr), flexhttp.WithoutEnv(), flexhttp.WithLogger(cfg.logger)}
+	hopts := []flexhttp.Option{flexhttp.WithAddr(cfg.addr), flexhttp.WithoutEnv(), flexhttp.WithLogger(cfg.logger), flexhttp.WithName(s.String())}
 	if cfg.health != nil {
 		hopts = append(hopts, flexhttp.WithHealth(cfg.health), flexhttp.WithHealthDetail(cfg.detail))
 	}
@@ -143,14 +143,9 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // reach the endpoints without Run.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// scrapeLog logs the errors of gathering metrics; a nil logger means
-// slog.Default(), read when logging.
+// scrapeLog logs the errors of gathering metrics.
 type scrapeLog struct{ l *slog.Logger }
 
 func (s scrapeLog) Println(v ...any) {
-	l := s.l
-	if l == nil {
-		l = slog.Default()
-	}
-	l.Error("flexmetrics: gathering metrics", "error", fmt.Sprint(v...))
+	s.l.Error("flexmetrics: gathering metrics", "error", fmt.Sprint(v...))
 }

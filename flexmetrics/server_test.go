@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -545,4 +546,59 @@ type failing struct{ desc *prometheus.Desc }
 func (f failing) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
 func (f failing) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.NewInvalidMetric(f.desc, errors.New("collector broke"))
+}
+
+// The operations server has one name: flexhttp's log lines and errors for
+// it say "metrics(...)", as flex does, never "http(...)".
+func TestOneName(t *testing.T) {
+	var logs lockedBuffer
+	s, _ := start(t, flexmetrics.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err := s.Halt(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{"flexhttp: listening", "flexhttp: draining", "flexhttp: drained"} {
+		if want := `msg="` + msg + `" server=metrics(127.0.0.1:0)`; !strings.Contains(logs.String(), want) {
+			t.Errorf("logs lack %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// The default logger is read by New, once: a slog.SetDefault after New
+// does not move the server's logs. (Not parallel: it sets the process's
+// default logger, and puts it back.)
+func TestDefaultLoggerReadByNew(t *testing.T) {
+	old := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(old) })
+	var atNew, later lockedBuffer
+	slog.SetDefault(slog.New(slog.NewTextHandler(&atNew, nil)))
+	s, err := flexmetrics.New(flexmetrics.WithAddr("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(&later, nil)))
+	run(t, s)
+	if err := s.Halt(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(atNew.String(), "flexhttp: drained") || later.String() != "" {
+		t.Errorf("logs went to the default logger set after New:\nat New: %s\nlater: %s", atNew.String(), later.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

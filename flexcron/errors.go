@@ -1,9 +1,6 @@
 package flexcron
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 var (
 	// ErrHalted is returned by [Scheduler.Add] and [Scheduler.Trigger] once
@@ -34,22 +31,3 @@ var (
 	// not reported as a failure.
 	ErrLockHeld = errors.New("flexcron: lock held elsewhere")
 )
-
-// PanicError is the error recorded, as [JobStats].LastError and in the log,
-// when a job, a [Locker] or an unlock function panics. The panic is
-// recovered and the scheduler keeps running.
-type PanicError struct {
-	Job   string // the job's name
-	Value any    // the value given to panic
-	Stack []byte // the panicking goroutine's stack, from runtime/debug.Stack
-}
-
-func (e *PanicError) Error() string {
-	return fmt.Sprintf("flexcron: job %q panicked: %v", e.Job, e.Value)
-}
-
-// Unwrap returns the panic value when it is an error.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}

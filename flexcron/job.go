@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/go-flexible/flexible/flex"
 )
 
 // JobOption configures one job, given to [Scheduler.Add].
@@ -101,7 +103,7 @@ const (
 func (s *Scheduler) attempt(ctx context.Context, j *job) (res outcome, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			res, err = ran, &PanicError{Job: j.name, Value: v, Stack: debug.Stack()}
+			res, err = ran, &flex.PanicError{Worker: s.String(), Op: fmt.Sprintf("job %q", j.name), Value: v, Stack: debug.Stack()}
 		}
 	}()
 	if s.cfg.locker != nil {
@@ -146,7 +148,7 @@ func (s *Scheduler) runOnce(j *job, scheduled time.Time, manual bool) {
 	}
 	st.Runs++
 	st.LastStart, st.LastDuration, st.LastError = start, dur, err
-	var pe *PanicError
+	var pe *flex.PanicError
 	panicked := errors.As(err, &pe)
 	if err != nil {
 		st.Failures++

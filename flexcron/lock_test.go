@@ -81,9 +81,9 @@ func TestLockErrors(t *testing.T) {
 		{"error", func(context.Context, string) (func(), error) { return nil, errors.New("db down") },
 			`flexcron: job "j": lock: db down`, 0},
 		{"panic", func(context.Context, string) (func(), error) { panic("driver bug") },
-			`flexcron: job "j" panicked: driver bug`, 1},
+			`flex: cron(j) job "j" panicked: driver bug`, 1},
 		{"unlock panic", func(context.Context, string) (func(), error) { return func() { panic("unlock bug") }, nil },
-			`flexcron: job "j" panicked: unlock bug`, 1},
+			`flex: cron(j) job "j" panicked: unlock bug`, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

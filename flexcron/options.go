@@ -21,14 +21,22 @@ const DefaultHaltMargin = time.Second
 type Option func(*config)
 
 type config struct {
+	name       string
 	logger     *slog.Logger
 	location   *time.Location
 	locker     Locker
 	haltMargin *time.Duration
 }
 
-// WithLogger sets the logger for runs and scheduler events. Nil means
-// slog.Default(), read when [New] is called.
+// WithName names the Scheduler "cron(name)" in flex's logs, errors, events
+// and health checks (see [Scheduler.String]). Give each Scheduler of a
+// service its own name, such as what its jobs are for ("billing"), when
+// its jobs are added while it runs; empty, the default, names it after its
+// jobs.
+func WithName(name string) Option { return func(c *config) { c.name = name } }
+
+// WithLogger sets the logger for runs and scheduler events. Nil, the
+// default, means slog.Default(), read by [New].
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithLocation sets the time zone of specs that carry no CRON_TZ= or TZ=
@@ -71,7 +79,7 @@ func newConfig(opts []Option) (config, error) {
 		c.haltMargin = &d
 	}
 	if *c.haltMargin < 0 {
-		return c, fmt.Errorf("flexcron: invalid WithHaltMargin %v: must not be negative", *c.haltMargin)
+		return c, fmt.Errorf("flexcron: invalid WithHaltMargin %q: must not be negative", c.haltMargin.String())
 	}
 	return c, nil
 }

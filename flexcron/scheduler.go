@@ -276,8 +276,24 @@ func (s *Scheduler) Trigger(name string) error {
 	return nil
 }
 
-// String returns "flexcron", the Scheduler's name in flex's logs.
-func (s *Scheduler) String() string { return "flexcron" }
+// String names the Scheduler in flex's logs, errors, events and health
+// checks ("worker:cron(billing)"): "cron(name)" with [WithName], else
+// "cron(" and the names of its jobs so far, in the order added, then ")",
+// as "cron(expire,reconcile)". Two Schedulers of one service are told
+// apart by their jobs, whose names they use for their locks too; flex
+// reads the name when the service starts.
+func (s *Scheduler) String() string {
+	if s.cfg.name != "" {
+		return "cron(" + s.cfg.name + ")"
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := make([]string, len(s.jobs))
+	for i, j := range s.jobs {
+		names[i] = j.name
+	}
+	return "cron(" + strings.Join(names, ",") + ")"
+}
 
 // startLoop starts j's scheduling loop. s.mu must be held.
 func (s *Scheduler) startLoop(j *job) {

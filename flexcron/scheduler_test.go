@@ -12,6 +12,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/go-flexible/flexible/flex"
 	"github.com/go-flexible/flexible/flexcron"
 )
 
@@ -459,15 +460,15 @@ func TestPanicError(t *testing.T) {
 		}
 		synctest.Wait()
 		stop(t, s, done)
-		var pe *flexcron.PanicError
+		var pe *flex.PanicError
 		err := stats(t, s, "boom").LastError
-		if !errors.As(err, &pe) || pe.Job != "boom" || len(pe.Stack) == 0 {
-			t.Fatalf("LastError = %#v, want a *PanicError for job boom with a stack", err)
+		if !errors.As(err, &pe) || pe.Worker != "cron(boom)" || pe.Op != `job "boom"` || len(pe.Stack) == 0 {
+			t.Fatalf("LastError = %#v, want a *flex.PanicError for job boom of cron(boom) with a stack", err)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("errors.Is(%v, DeadlineExceeded) = false, want the panic value reachable", err)
 		}
-		if want := `flexcron: job "boom" panicked: context deadline exceeded`; err.Error() != want {
+		if want := `flex: cron(boom) job "boom" panicked: context deadline exceeded`; err.Error() != want {
 			t.Errorf("Error() = %q, want %q", err.Error(), want)
 		}
 	})
@@ -659,8 +660,8 @@ func TestRunTwice(t *testing.T) {
 		if err := s.Run(context.Background()); err != nil {
 			t.Errorf("Run after Halt = %v, want nil", err)
 		}
-		if got := s.String(); got != "flexcron" {
-			t.Errorf("String() = %q", got)
+		if got := s.String(); got != "cron()" {
+			t.Errorf("String() of a Scheduler without jobs = %q, want cron()", got)
 		}
 	})
 }
@@ -716,7 +717,7 @@ func TestNewInvalid(t *testing.T) {
 		t.Errorf("New with a bad FLEX_CRON_TZ = %v", err)
 	}
 	t.Setenv(flexcron.EnvTZ, "")
-	if _, err := flexcron.New(flexcron.WithHaltMargin(-time.Second)); err == nil || !strings.Contains(err.Error(), "WithHaltMargin -1s") {
+	if _, err := flexcron.New(flexcron.WithHaltMargin(-time.Second)); err == nil || !strings.Contains(err.Error(), `invalid WithHaltMargin "-1s": must not be negative`) {
 		t.Errorf("New with a negative margin = %v", err)
 	}
 }

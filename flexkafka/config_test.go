@@ -184,14 +184,14 @@ func TestPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.String(); got != "kafka-consumer:opt-group" {
+	if got := c.String(); got != "kafka-consumer(opt-group)" {
 		t.Errorf("String = %q: the option should win over FLEX_KAFKA_GROUP_ID", got)
 	}
 	c, err = flexkafka.NewConsumer(nop, flexkafka.WithConfig(flexkafka.Config{Topics: []string{"x"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.String(); got != "kafka-consumer:env-group" {
+	if got := c.String(); got != "kafka-consumer(env-group)" {
 		t.Errorf("String = %q: the environment should fill GroupID", got)
 	}
 }
@@ -210,7 +210,7 @@ func TestProducerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewProducer: %v (FLEX_KAFKA_TOPICS must not apply to producers)", err)
 	}
-	if p.String() != "kafka-producer" {
+	if p.String() != "kafka-producer()" {
 		t.Errorf("String = %q", p.String())
 	}
 }

@@ -165,8 +165,9 @@ func newConsumer(cfg consumerConfig, batch int, handler BatchHandler) *Consumer 
 	return c
 }
 
-// String names the consumer after its group, for logs and health checks.
-func (c *Consumer) String() string { return "kafka-consumer:" + c.cfg.conn.GroupID }
+// String names the consumer after its group, as "kafka-consumer(orders)",
+// in flex's logs, errors, events and health checks.
+func (c *Consumer) String() string { return "kafka-consumer(" + c.cfg.conn.GroupID + ")" }
 
 // Ready returns a channel that is closed once the consumer has joined its
 // group for the first time.

@@ -3,6 +3,8 @@ package flexkafka
 import (
 	"errors"
 	"fmt"
+
+	"github.com/go-flexible/flexible/flex"
 )
 
 var (
@@ -67,23 +69,6 @@ func (e *HandlerError) Error() string {
 // Unwrap returns the handler's error.
 func (e *HandlerError) Unwrap() error { return e.Err }
 
-// PanicError is the error a handler call ends with when the handler panics.
-// It is permanent: it is not retried, but dead-lettered at once or
-// returned inside a [*HandlerError].
-type PanicError struct {
-	Value any    // the value given to panic
-	Stack []byte // the handler goroutine's stack, from runtime/debug.Stack
-}
-
-// Error gives the panic value.
-func (e *PanicError) Error() string { return fmt.Sprintf("flexkafka: handler panicked: %v", e.Value) }
-
-// Unwrap returns the panic value when it is an error.
-func (e *PanicError) Unwrap() error {
-	err, _ := e.Value.(error)
-	return err
-}
-
 // permanentError marks an error that must not be retried.
 type permanentError struct{ err error }
 
@@ -103,6 +88,6 @@ func Permanent(err error) error {
 // isPermanent reports whether err is marked permanent or is a panic.
 func isPermanent(err error) bool {
 	var p *permanentError
-	var pe *PanicError
+	var pe *flex.PanicError
 	return errors.As(err, &p) || errors.As(err, &pe)
 }

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/go-flexible/flexible/flex"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -18,7 +19,7 @@ import (
 // nil commits it; an error stops the consumer, and Run returns it in a
 // [*HandlerError], leaving the message uncommitted. The consumer counts
 // handler calls, applies [WithHandlerTimeout] and turns panics into a
-// [*PanicError] inside every middleware, next to the handler, so that
+// *flex.PanicError inside every middleware, next to the handler, so that
 // [Attempt] is true whatever the chain.
 type Middleware func(next BatchHandler) BatchHandler
 
@@ -102,7 +103,7 @@ func (d *delivery) attempts() int {
 
 // attempt wraps the handler with what every chain needs, innermost: it
 // counts the call, bounds it by the handler timeout, marks the partition
-// busy (see reportStuck) and turns a panic into a *PanicError.
+// busy (see reportStuck) and turns a panic into a *flex.PanicError.
 func (c *Consumer) attempt(h BatchHandler) BatchHandler {
 	return func(ctx context.Context, msgs []kafka.Message) (err error) {
 		d := deliveryFrom(ctx)
@@ -116,7 +117,7 @@ func (c *Consumer) attempt(h BatchHandler) BatchHandler {
 			cancel()
 			if v := recover(); v != nil {
 				stack := debug.Stack()
-				err = &PanicError{Value: v, Stack: stack}
+				err = &flex.PanicError{Worker: c.String(), Op: "handler", Value: v, Stack: stack}
 				c.log.Error("flexkafka: handler panicked", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "panic", fmt.Sprint(v), "stack", string(stack))
 			}
 			if stuck := d.p.setIdle(); stuck {

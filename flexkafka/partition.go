@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/go-flexible/flexible/flex"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -164,7 +165,7 @@ func (c *Consumer) revokeGrace() time.Duration {
 func (c *Consumer) call(ctx context.Context, msgs []kafka.Message) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack()}
+			err = &flex.PanicError{Worker: c.String(), Op: "middleware", Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return c.handle(ctx, msgs)

@@ -106,13 +106,10 @@ func NewProducer(opts ...ProducerOption) (*Producer, error) {
 	return p, nil
 }
 
-// String names the producer for logs and health checks.
-func (p *Producer) String() string {
-	if p.topic != "" {
-		return "kafka-producer:" + p.topic
-	}
-	return "kafka-producer"
-}
+// String names the producer after its default topic, as
+// "kafka-producer(orders)", or "kafka-producer()" without one, in flex's
+// logs, errors, events and health checks.
+func (p *Producer) String() string { return "kafka-producer(" + p.topic + ")" }
 
 // Produce writes msgs. A message with no Topic goes to the default topic;
 // with a [Propagator] configured, the trace context of ctx is added to
@@ -299,7 +296,7 @@ func (p *Producer) Run(ctx context.Context) error {
 // Halt returns nil when every message accepted was acknowledged. When some
 // failed after Halt began, during the flush or in synchronous calls, it
 // returns an error wrapping [ErrNotAcknowledged] and the first write error,
-// and counting them: "flexkafka: halt kafka-producer: 3 messages not
+// and counting them: "flexkafka: halt kafka-producer(orders): 3 messages not
 // acknowledged: ...". (Failures before Halt began were returned or reported
 // then, and are not counted.)
 //

@@ -31,7 +31,7 @@ type RetryPolicy struct {
 
 	// Permanent, when not nil, classifies errors: those for which it
 	// returns true are not retried. Errors wrapped with [Permanent] and
-	// panics ([*PanicError]) are never retried, whatever it says.
+	// panics (a *flex.PanicError) are never retried, whatever it says.
 	Permanent func(error) bool
 }
 

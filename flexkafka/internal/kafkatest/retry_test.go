@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/go-flexible/flexible/flex"
 	"github.com/go-flexible/flexible/flexkafka"
 	"github.com/segmentio/kafka-go"
 )
@@ -234,9 +235,12 @@ func TestPanicStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = waitFor(t, running(t, w), "Run to stop")
-	var perr *flexkafka.PanicError
+	var perr *flex.PanicError
 	if !errors.As(err, &perr) || !errors.Is(err, io.ErrUnexpectedEOF) || len(perr.Stack) == 0 {
-		t.Fatalf("Run = %v, want a *PanicError wrapping the panic value, with a stack", err)
+		t.Fatalf("Run = %v, want a *flex.PanicError wrapping the panic value, with a stack", err)
+	}
+	if want := "flex: " + w.String() + " handler panicked: unexpected EOF"; perr.Error() != want {
+		t.Errorf("panic error %q, want %q: the consumer's name, one line", perr.Error(), want)
 	}
 	if !strings.Contains(err.Error(), "panicked") || !strings.Contains(err.Error(), "after 1 attempts") {
 		t.Errorf("error text %q", err)

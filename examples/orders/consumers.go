@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/go-flexible/flexible/flex"
 	"github.com/go-flexible/flexible/flexkafka"
 	"github.com/segmentio/kafka-go"
 )
@@ -119,7 +120,7 @@ func batchMiddleware(topic string, policy flexkafka.RetryPolicy) flexkafka.Middl
 				return single(ctx, msgs)
 			}
 			err := whole(ctx, msgs)
-			var panicked *flexkafka.PanicError
+			var panicked *flex.PanicError
 			if err == nil || !errors.Is(err, errBadInBatch) && !errors.As(err, &panicked) {
 				return err
 			}

@@ -41,7 +41,7 @@ func newScheduler(ctx context.Context, cfg config, db *sql.DB, postgres bool, s 
 		}
 		locker = l
 	}
-	sched, err := flexcron.New(flexcron.WithLocker(locker), flexcron.WithLogger(log))
+	sched, err := flexcron.New(flexcron.WithName("orders"), flexcron.WithLocker(locker), flexcron.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}

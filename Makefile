@@ -24,7 +24,7 @@ COVER_MIN_tools       := 70
 # module, which counts the packages it tests.
 COVERPKG_flexkafka/internal/kafkatest := github.com/go-flexible/flexible/flexkafka/...
 
-.PHONY: all ci test lint tidy bench fuzz vuln deps-check run chaos check-clean tag release release-check api-check $(MODULES)
+.PHONY: all ci test lint tidy bench fuzz vuln deps-check run chaos compare check-clean tag release release-check api-check $(MODULES)
 
 all: test lint deps-check
 
@@ -88,6 +88,10 @@ deps-check:
 ## chaos: the order system's chaos suite (CHAOS_FLAGS=-short: a few minutes, as CI runs it)
 chaos:
 	cd examples && GOWORK=off go run ./orders/chaos $(CHAOS_FLAGS)
+
+## compare: what a rolling deploy costs six ways of stopping a Go service, behind HAProxy (COMPARE_FLAGS=-short: under a minute, as CI runs it; see examples/compare)
+compare:
+	cd examples/compare && GOWORK=off go run ./rollingdeploy $(COMPARE_FLAGS)
 
 ## run: the example order system
 run:

@@ -172,6 +172,13 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 		redriven: &a.pipeline.redriven, writer: w}); err != nil {
 		return nil, err
 	}
+	every := cfg.DBMetricsEvery
+	if every <= 0 {
+		every = defaultDBMetricsInterval
+	}
+	if err := reg.Register(newDBGauges(db, every)); err != nil {
+		return nil, err
+	}
 	for name, pool := range map[string]*sql.DB{"api": db, "pipeline": a.pipeDB, "writer": a.writeDB} {
 		if pool == nil {
 			continue

@@ -30,6 +30,7 @@ const (
 	envReconcileSpec  = "ORDERS_RECONCILE_SPEC"
 	envDBMaxConns     = "ORDERS_DB_MAX_CONNS"
 	envDBPipeConns    = "ORDERS_DB_PIPELINE_CONNS"
+	envDBMetricsEvery = "ORDERS_DB_METRICS_INTERVAL"
 )
 
 // Default sizes of the two connection pools (see pools.go). The API's is
@@ -65,6 +66,7 @@ type config struct {
 	ReconcileSpec  string        // cron spec of the reconcile job; empty means "@every 1m"
 	DBMaxConns     int           // the API's connections at most; 0 means defaultDBMaxConns
 	DBPipeConns    int           // the relay's, consumers' and cron's connections at most; 0 means defaultDBPipeConns
+	DBMetricsEvery time.Duration // how old the counts of orders_by_status and the outbox gauges may get; 0 means defaultDBMetricsInterval
 
 	// Set in code only; empty means the modules' environment and defaults.
 	SQLiteBusyTimeout time.Duration              // how long an SQLite writer waits for the lock; 0 means 10s
@@ -100,6 +102,9 @@ func loadConfig() (config, error) {
 		return cfg, err
 	}
 	if cfg.ReconcileAfter, err = durationEnv(envReconcileAfter, defaultReconcileAfter); err != nil {
+		return cfg, err
+	}
+	if cfg.DBMetricsEvery, err = durationEnv(envDBMetricsEvery, defaultDBMetricsInterval); err != nil {
 		return cfg, err
 	}
 	if cfg.DBMaxConns, err = countEnv(envDBMaxConns, defaultDBMaxConns); err != nil {

@@ -21,7 +21,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if cfg.DatabaseURL != "" || filepath.Base(cfg.SQLitePath) != "flexible-orders.db" ||
 		cfg.OutboxInterval != 200*time.Millisecond || cfg.PaymentTimeout != 15*time.Minute || cfg.ExpirySpec != "@every 1m" ||
 		cfg.IdempotencyTTL != 24*time.Hour || cfg.ReconcileAfter != 5*time.Minute || cfg.ReconcileSpec != "@every 1m" ||
-		cfg.DBMaxConns != 8 || cfg.DBPipeConns != 4 {
+		cfg.DBMaxConns != 8 || cfg.DBPipeConns != 4 || cfg.DBMetricsEvery != 15*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
 
@@ -33,13 +33,14 @@ func TestLoadConfigDefaults(t *testing.T) {
 	t.Setenv(envReconcileSpec, "*/2 * * * *")
 	t.Setenv(envDBMaxConns, "32")
 	t.Setenv(envDBPipeConns, " 2 ")
+	t.Setenv(envDBMetricsEvery, "1m")
 	cfg, err = loadConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.SQLitePath != "/data/o.db" || cfg.PaymentTimeout != 2*time.Hour || cfg.KafkaPrefix != "staging." ||
 		cfg.IdempotencyTTL != 72*time.Hour || cfg.ReconcileAfter != 90*time.Second || cfg.ReconcileSpec != "*/2 * * * *" ||
-		cfg.DBMaxConns != 32 || cfg.DBPipeConns != 2 {
+		cfg.DBMaxConns != 32 || cfg.DBPipeConns != 2 || cfg.DBMetricsEvery != time.Minute {
 		t.Errorf("from the environment = %+v", cfg)
 	}
 	if got := (topics{prefix: cfg.KafkaPrefix}).status(statusPaid); got != "staging.orders.paid" {
@@ -61,6 +62,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{envDBMaxConns, "99999", `orders: invalid ORDERS_DB_MAX_CONNS "99999"`},
 		{envDBPipeConns, "-1", `orders: invalid ORDERS_DB_PIPELINE_CONNS "-1": want an integer from 1 to 10000, such as 4`},
 		{envDBPipeConns, "2.5", `orders: invalid ORDERS_DB_PIPELINE_CONNS "2.5"`},
+		{envDBMetricsEvery, "0s", `orders: invalid ORDERS_DB_METRICS_INTERVAL "0s": want a positive Go duration such as "15s"`},
 	} {
 		t.Run(tt.env, func(t *testing.T) {
 			t.Setenv(tt.env, tt.value)

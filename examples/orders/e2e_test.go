@@ -148,6 +148,11 @@ func checkOps(t *testing.T, sys *system) {
 		`orders_kafka_consumer_dead_lettered_total{group="kafka-consumer(` + sys.store.topics.group("payments") + `)",topic="` + sys.store.topics.status(statusCreated) + `"} 2`,
 		`orders_kafka_consumer_partitions_retrying{group="kafka-consumer(` + sys.store.topics.group("payments") + `)"} 0`,
 		`orders_kafka_producer_buffered `, // the relay may be publishing the last event
+		`orders_by_status{status="shipped"} `,
+		`orders_by_status{status="expired"} `,
+		`orders_outbox_pending `,
+		`orders_outbox_oldest_pending_age_seconds `,
+		`orders_db_metrics_errors_total 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -39,6 +39,7 @@ func TestDashboardAndAlertsAgainstPrometheus(t *testing.T) {
 		"ORDERS_OUTBOX_INTERVAL=20ms",
 		"ORDERS_EXPIRY_SPEC=@every 1s", // cron runs within the test
 		"ORDERS_RECONCILE_SPEC=@every 1s",
+		"ORDERS_DB_METRICS_INTERVAL=1s", // counts as fresh as the scrapes
 	)
 	prom := startPrometheus(t, strings.TrimPrefix(orders.ops, "http://"))
 	// Load in two rounds: a counter's first sample is not an increase, so
@@ -57,6 +58,8 @@ func TestDashboardAndAlertsAgainstPrometheus(t *testing.T) {
 		`sum(rate(orders_kafka_consumer_messages_total[1m])) > 0`,
 		`sum(rate(orders_cron_runs_total[1m])) > 0`,
 		`sum(rate(http_requests_total{route="POST /orders/{id}/cancel", code="200"}[1m])) > 0`,
+		`max(orders_by_status{status="shipped"}) > 0`, // counted in the database
+		`max(orders_outbox_pending) >= 0`,
 	} {
 		poll(t, "Prometheus to see "+q, func() bool { return len(prom.query(t, q)) > 0 })
 	}

@@ -56,7 +56,7 @@ func measure(ctx context.Context, cfg config, w way, bin, dir string, progress i
 			return result{}, err
 		}
 	}
-	lb, err := startBalancer(ctx, dir, addrs[0], w.check, cfg.timing, servers, log)
+	lb, err := startBalancer(ctx, dir, w.name, addrs[0], w.check, cfg.timing, servers, log)
 	if err != nil {
 		return result{}, err
 	}

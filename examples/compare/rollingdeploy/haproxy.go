@@ -25,16 +25,20 @@ import (
 // for an ingress such as ingress-nginx (proxy_next_upstream error timeout,
 // 3 tries): a refused connection is retried on another replica. That favours
 // the ways that close their listener without failing readiness first.
+// Every request is logged (httplog) to the way's log, which -keep keeps.
 const balancerConfig = `global
 	nbthread 1
 	maxconn 4096
 	stats socket {{.Socket}} mode 600 level admin
+	log stdout format raw local0
 defaults
 	mode http
 	timeout connect 1s
 	timeout client 60s
 	timeout server 60s
 	timeout check {{.Inter}}
+	log global
+	option httplog
 	retries 3
 	option redispatch 1
 frontend fe
@@ -61,11 +65,12 @@ type balancer struct {
 	exited chan struct{}
 }
 
-// startBalancer writes the configuration into dir and starts haproxy on
-// addr, in front of servers; it returns once the stats socket answers.
-func startBalancer(ctx context.Context, dir, addr, check string, t timing, servers []server, log io.Writer) (*balancer, error) {
-	b := &balancer{addr: addr, socket: filepath.Join(dir, "haproxy.sock"), exited: make(chan struct{})}
-	cfg := filepath.Join(dir, "haproxy.cfg")
+// startBalancer writes the configuration into dir, as name.haproxy.cfg, and
+// starts haproxy on addr, in front of servers; it returns once the stats
+// socket answers.
+func startBalancer(ctx context.Context, dir, name, addr, check string, t timing, servers []server, log io.Writer) (*balancer, error) {
+	b := &balancer{addr: addr, socket: filepath.Join(dir, name+".sock"), exited: make(chan struct{})}
+	cfg := filepath.Join(dir, name+".haproxy.cfg")
 	if err := writeConfig(cfg, map[string]any{
 		"Socket": b.socket, "Addr": addr, "Check": check, "Servers": servers,
 		"Inter": durationMS(t.inter), "Fall": t.fall, "Rise": t.rise,

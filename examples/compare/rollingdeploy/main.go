@@ -12,7 +12,7 @@
 //
 // Usage:
 //
-//	rollingdeploy [-short] [-run regexp] [-deploys n] [-rate r] [-method m] [-v]
+//	rollingdeploy [-short] [-run regexp] [-deploys n] [-rate r] [-method m] [-v] [-keep]
 //
 // It exits 1 if the way "flex" failed any request (the promise of the
 // README's "What a deploy costs"), and 0 with a message when haproxy is not
@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -41,6 +42,7 @@ type config struct {
 	rate    int
 	method  string
 	verbose bool
+	keep    bool
 	short   bool
 	timing  timing
 }
@@ -58,10 +60,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	rate := fs.Int("rate", 300, "requests per second through HAProxy")
 	method := fs.String("method", "POST", "HTTP method of the load: POST, which nobody retries on their own, or GET, which Go's client retries on a reused connection closed without an answer")
 	verbose := fs.Bool("v", false, "print each replacement and the first failures of each way")
+	keep := fs.Bool("keep", false, "keep the HAProxy configuration and every process's log, and print where")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	cfg := config{deploys: *deploys, rate: *rate, method: *method, verbose: *verbose, short: *short, timing: fullTiming}
+	cfg := config{deploys: *deploys, rate: *rate, method: *method, verbose: *verbose, keep: *keep, short: *short, timing: fullTiming}
 	if *short {
 		cfg.timing = shortTiming
 	}
@@ -74,6 +77,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var err error
 	if cfg.run, err = regexp.Compile(*runExpr); err != nil {
 		return config{}, fmt.Errorf("rollingdeploy: invalid -run %q: %w", *runExpr, err)
+	}
+	if !slices.ContainsFunc(ways(), func(w way) bool { return cfg.run.MatchString(w.name) }) {
+		return config{}, fmt.Errorf("rollingdeploy: invalid -run %q: matches no way", *runExpr)
 	}
 	switch {
 	case cfg.deploys < 1:
@@ -133,7 +139,11 @@ func compare(ctx context.Context, cfg config, out io.Writer) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
+	if cfg.keep {
+		fmt.Fprintln(out, "rollingdeploy: logs and configuration kept in", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
 	progress := io.Discard
 	if cfg.verbose {
 		progress = out
@@ -155,9 +165,6 @@ func compare(ctx context.Context, cfg config, out io.Writer) ([]result, error) {
 			return nil, err
 		}
 		results = append(results, r)
-	}
-	if len(results) == 0 {
-		return nil, fmt.Errorf("rollingdeploy: -run %q matches no way", cfg.run)
 	}
 	return results, nil
 }

@@ -12,6 +12,7 @@ import (
 func TestParseFlagsRejects(t *testing.T) {
 	for _, args := range [][]string{
 		{"-run", "("},
+		{"-run", "nosuchway"},
 		{"-deploys", "-1"},
 		{"-rate", "0"},
 		{"-rate", "100000"},

@@ -22,6 +22,9 @@ import (
 // the same snapshot, and a unique-key conflict waits for the transaction
 // holding the key, as the separate statements did; the foreign key from
 // the items is checked at the end of the statement.
+//
+// The API sends it for a request whose batch (createOrdersPG) the server
+// refused, to find out whose fault that was.
 const createOrderPG = `WITH key AS (
 	INSERT INTO idempotency_keys (idem_key, request_hash, order_id, status, location, body, created_at)
 	SELECT $1, $2, $3, $4, $5, $6, $7 WHERE $1::text IS NOT NULL
@@ -42,23 +45,36 @@ INSERT INTO outbox (topic, msg_key, payload, created_at)
 SELECT $16, o.id, $17, $7 FROM o
 RETURNING 1`
 
-// createPG stores o, its event and idem's key (nil for none) with
-// createOrderPG, and returns the recorded response when the key is held by
-// an earlier request (see claimKey for what that means).
+// createPG stores o, its event and idem's key (nil for none) on
+// PostgreSQL, in a batch with the creates of concurrent requests (see
+// createBatcher), and returns the recorded response when the key is held
+// by an earlier request (see claimKey for what that means).
 func (s *store) createPG(ctx context.Context, o order, idem *idempotency, res createResponse, now time.Time) (recorded *createResponse, err error) {
 	payload, err := json.Marshal(event{OrderID: o.ID, Status: o.Status, Customer: o.Customer, TotalCents: o.TotalCents, Time: now})
 	if err != nil {
 		return nil, err
 	}
-	var key, hash any // NULL without a key
-	expired := int64(0)
-	if idem != nil {
-		ttl := idem.ttl
-		if ttl <= 0 {
-			ttl = defaultIdempotencyTTL
-		}
-		key, hash, expired = idem.key, idem.hash, now.Add(-ttl).UnixMilli()
+	req := &createReq{ctx: ctx, o: o, idem: idem, res: res, payload: string(payload)}
+	created, err := s.creates.create(s, req)
+	switch {
+	case err != nil:
+		return nil, err
+	case created:
+		return nil, nil
+	case idem == nil:
+		return nil, fmt.Errorf("order %s without an Idempotency-Key was not created", o.ID)
 	}
+	return s.recordedResponse(ctx, idem)
+}
+
+// createOne writes req alone, with createOrderPG, and reports whether it
+// created the order (false: its key is held by an earlier request).
+func (s *store) createOne(req *createReq) (created bool, err error) {
+	var key, hash any // NULL without a key
+	if req.idem != nil {
+		key, hash = req.idem.key, req.idem.hash
+	}
+	o := req.o
 	lines := make([]int32, len(o.Items))
 	skus := make([]string, len(o.Items))
 	qtys := make([]int64, len(o.Items))
@@ -66,20 +82,24 @@ func (s *store) createPG(ctx context.Context, o order, idem *idempotency, res cr
 	for i, it := range o.Items {
 		lines[i], skus[i], qtys[i], prices[i] = int32(i+1), it.SKU, int64(it.Qty), it.PriceCents
 	}
+	now := o.CreatedAt
 	var one int
-	err = s.db.QueryRowContext(ctx, createOrderPG,
-		key, hash, o.ID, res.status, res.location, string(res.body), now.UnixMilli(), expired,
+	err = s.db.QueryRowContext(req.ctx, createOrderPG,
+		key, hash, o.ID, req.res.status, req.res.location, string(req.res.body), now.UnixMilli(), now.Add(-req.ttl()).UnixMilli(),
 		o.Customer, o.Status, o.TotalCents, lines, skus, qtys, prices,
-		s.topics.status(o.Status), string(payload)).Scan(&one)
-	if err == nil {
-		return nil, nil
+		s.topics.status(o.Status), req.payload).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) || idem == nil {
-		return nil, err
-	}
+	return err == nil, err
+}
+
+// recordedResponse returns the response recorded with idem's key, or a
+// *keyReusedError when it was recorded for another request.
+func (s *store) recordedResponse(ctx context.Context, idem *idempotency) (*createResponse, error) {
 	prev := createResponse{replayed: true}
-	var body string
-	err = s.db.QueryRowContext(ctx, `SELECT request_hash, order_id, status, location, body FROM idempotency_keys WHERE idem_key = $1`,
+	var hash, body string
+	err := s.db.QueryRowContext(ctx, `SELECT request_hash, order_id, status, location, body FROM idempotency_keys WHERE idem_key = $1`,
 		idem.key).Scan(&hash, &prev.orderID, &prev.status, &prev.location, &body)
 	if err != nil {
 		return nil, fmt.Errorf("read the response of %s %q: %w", headerIdempotencyKey, idem.key, err)

@@ -101,7 +101,8 @@ func TestIdempotencyKey(t *testing.T) {
 // from many clients at once, with every transaction made to overlap: the
 // first one is held in the middle (PostgreSQL: another session locks the
 // outbox; SQLite: another process holds the write lock) until every
-// request waits. Exactly one order is created and every client gets its
+// request waits (PostgreSQL: the first batch for the outbox, the second
+// for the key, the others queued for a batch, which holds a key once). Exactly one order is created and every client gets its
 // 201 with the same Location. (A check-then-insert of the key would give
 // the others a unique violation, 500, on PostgreSQL.)
 func TestIdempotencyKeyConcurrent(t *testing.T) {
@@ -132,6 +133,7 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 				t.Fatal(err)
 			}
 			release = func() { tx.Rollback() }
+			t.Cleanup(release) // before the schema is dropped, should the test fail
 		} else {
 			release = holdSQLiteWriteLock(t, cfg.SQLitePath)
 		}
@@ -148,10 +150,10 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 		}
 		if postgres {
 			// The first request waits for the outbox, the others for its key.
-			waitFor(t, "every request waiting for a lock", func() bool {
+			waitFor(t, "every request waiting", func() bool {
 				var n int
 				s.db.QueryRow(`SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, app).Scan(&n)
-				return n == clients
+				return n == min(clients, createBatches) && s.creates.pending.Load() == clients
 			})
 		} else {
 			waitFor(t, "every request in flight", func() bool { return inFlight.Load() == clients })

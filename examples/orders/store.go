@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,6 +37,8 @@ type store struct {
 	writer        *writer   // SQLite: runs the writes, in groups, the pipeline's first; nil: s.db does
 	lane          lane      // whose writes these are, for the writer
 	outboxWritten *doorbell // rung after each commit that wrote the outbox; nil rings nothing
+
+	creates createBatcher // PostgreSQL: the API's creates, written in batches
 }
 
 // createOrder stores a new order, from a valid request, and its
@@ -47,11 +50,10 @@ func (s *store) createOrder(ctx context.Context, req newOrderRequest) (order, er
 
 // createIdempotent stores a new order, from a valid request, its
 // orders.created event and, when idem is not nil, its Idempotency-Key
-// (see claimKey), in one transaction: on PostgreSQL one statement
-// (createOrderPG), on SQLite one transaction of the writer. It returns the
-// order and the
-// response to answer. When the key is already recorded it creates nothing
-// and returns a zero order and the recorded response, with replayed set,
+// (see claimKey), in one transaction: on PostgreSQL one statement, shared
+// with concurrent requests (createBatcher), on SQLite one transaction of
+// the writer. It returns the order and the response to answer. When the
+// key is already recorded it creates nothing and returns a zero order and the recorded response, with replayed set,
 // or a *keyReusedError.
 func (s *store) createIdempotent(ctx context.Context, req newOrderRequest, idem *idempotency) (order, createResponse, error) {
 	now := time.Now().UTC().Truncate(time.Millisecond)
@@ -139,8 +141,9 @@ type outcome struct {
 }
 
 // applyAll applies t to each order of ids, as apply does, all in one
-// transaction: one commit for a batch of Kafka messages. One order that
-// does not exist fails them all, with errNotFound.
+// transaction: one commit for a batch of Kafka messages, and on PostgreSQL
+// one statement (applyAllPG). One order that does not exist fails them
+// all, with errNotFound.
 func (s *store) applyAll(ctx context.Context, ids []string, t transition) ([]outcome, error) {
 	for _, id := range ids {
 		if !validID(id) {
@@ -148,6 +151,13 @@ func (s *store) applyAll(ctx context.Context, ids []string, t transition) ([]out
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
+	if s.postgres && s.writer == nil {
+		res, err := s.applyAllPG(ctx, ids, t, now)
+		if err == nil && slices.ContainsFunc(res, func(r outcome) bool { return r.applied }) {
+			s.outboxWritten.ring()
+		}
+		return res, err
+	}
 	res := make([]outcome, len(ids))
 	var failed string
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {

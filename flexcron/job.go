@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 	"time"
-
-	"github.com/go-flexible/flexible/flex"
 )
 
 // JobOption configures one job, given to [Scheduler.Add].
@@ -103,7 +100,7 @@ const (
 func (s *Scheduler) attempt(ctx context.Context, j *job) (res outcome, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			res, err = ran, &flex.PanicError{Worker: s.String(), Op: fmt.Sprintf("job %q", j.name), Value: v, Stack: debug.Stack()}
+			res, err = ran, s.panicError(j.name, v)
 		}
 	}()
 	if s.cfg.locker != nil {
@@ -148,8 +145,8 @@ func (s *Scheduler) runOnce(j *job, scheduled time.Time, manual bool) {
 	}
 	st.Runs++
 	st.LastStart, st.LastDuration, st.LastError = start, dur, err
-	var pe *flex.PanicError
-	panicked := errors.As(err, &pe)
+	pe := asPanic(err)
+	panicked := pe != nil
 	if err != nil {
 		st.Failures++
 	}

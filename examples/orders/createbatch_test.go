@@ -176,6 +176,9 @@ func TestCreateBatchConnectionLost(t *testing.T) {
 		t.Fatalf("terminate the batch's backend: %v, %v", killed, err)
 	}
 	<-done
+	if b.take() != nil { // and counts this test out as the worker
+		t.Fatal("requests left in the queue")
+	}
 	for i, out := range outcomes(batch) {
 		if out.err == nil || out.alone || !dbUnavailable(out.err) {
 			t.Errorf("%s: %+v, want an unavailable error, not written alone", batch[i].o.Customer, out)

@@ -101,8 +101,9 @@ func TestIdempotencyKey(t *testing.T) {
 // from many clients at once, with every transaction made to overlap: the
 // first one is held in the middle (PostgreSQL: another session locks the
 // outbox; SQLite: another process holds the write lock) until every
-// request waits (PostgreSQL: the first batch for the outbox, the second
-// for the key, the others queued for a batch, which holds a key once). Exactly one order is created and every client gets its
+// request waits (PostgreSQL: the batches being written for the outbox or
+// the key, the others queued for the next batches, each of which holds a
+// key once). Exactly one order is created and every client gets its
 // 201 with the same Location. (A check-then-insert of the key would give
 // the others a unique violation, 500, on PostgreSQL.)
 func TestIdempotencyKeyConcurrent(t *testing.T) {

@@ -19,6 +19,7 @@ type config struct {
 	sqliteConns  int
 	keep         bool
 	pgStatements bool     // the PostgreSQL ceiling in seven statements, not the service's one
+	lean         bool     // also measure the service with the lean client (client.go)
 	work         string   // work directory; "" for a temporary one
 	orders       string   // a prebuilt order system; "" builds ./orders
 	serviceEnv   []string // KEY=VALUE given to the order system being measured
@@ -40,6 +41,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.rounds, "rounds", 1, "ceiling and service measured this many times, alternately")
 	fs.IntVar(&cfg.sqliteConns, "sqlite-conns", 1, "connections of the SQLite ceiling's pool (1: writers queue in the pool, not on SQLite's busy handler)")
 	fs.BoolVar(&cfg.pgStatements, "pg-statements", false, "PostgreSQL ceiling: the transaction in seven statements (BEGIN … COMMIT) instead of the one statement the order system sends")
+	fs.BoolVar(&cfg.lean, "lean", false, "also measure the service with a lean HTTP/1.1 client (one goroutine per client, no net/http client), whose CPU is close to pgbench's")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the work directory and the PostgreSQL databases")
 	fs.StringVar(&cfg.work, "work", "", "work directory (default: a temporary one)")
 	fs.StringVar(&cfg.orders, "orders", "", "measure this order system binary instead of building ./orders (an older version, say)")

@@ -16,6 +16,9 @@
 //     (closed loop: each client sends its next order when the last is
 //     answered), with its orders per second, create latency and errors,
 //     and its ratio to the ceiling;
+//   - with -lean, the service again under a lean HTTP/1.1 client
+//     (client.go): the same orders, the client's own CPU close to
+//     pgbench's, since it shares the cores with the order system;
 //   - order to shipped: loadgen at -rate orders per second (open loop),
 //     then the time from each order's creation to its shipment, from the
 //     database (created_at and the updated_at of the shipping

@@ -14,17 +14,21 @@ type result struct {
 	shipHalf shipping // at half the service's throughput
 }
 
-// round is one ceiling and one service measurement, side by side.
+// round is one ceiling and one service measurement, side by side, and
+// with -lean the service under the lean client.
 type round struct {
-	ceiling, service figures
+	ceiling, service, lean figures
 }
 
 // ratio is the service's throughput over the ceiling's.
-func (r round) ratio() float64 {
+func (r round) ratio() float64 { return r.ratioOf(r.service) }
+
+// ratioOf is f's throughput over the ceiling's.
+func (r round) ratioOf(f figures) float64 {
 	if r.ceiling.perSec == 0 {
 		return 0
 	}
-	return r.service.perSec / r.ceiling.perSec
+	return f.perSec / r.ceiling.perSec
 }
 
 // measure runs the ceiling and the service alternately, -rounds times,
@@ -46,6 +50,13 @@ func (e *env) measure(ctx context.Context, kind string) (result, error) {
 		}
 		progress("%s round %d: service %.0f orders/s (%.0f%%), p50 %s, p99 %s, %d errors", kind, i+1,
 			r.service.perSec, 100*r.ratio(), ms(r.service.p50), ms(r.service.p99), r.service.errors)
+		if e.cfg.lean {
+			if r.lean, err = e.measureLean(ctx, kind); err != nil {
+				return res, err
+			}
+			progress("%s round %d: lean client %.0f orders/s (%.0f%%), p50 %s, p99 %s, %d errors", kind, i+1,
+				r.lean.perSec, 100*r.ratioOf(r.lean), ms(r.lean.p50), ms(r.lean.p99), r.lean.errors)
+		}
 		res.rounds = append(res.rounds, r)
 		best = max(best, r.service.perSec)
 	}
@@ -104,6 +115,24 @@ func (e *env) measureService(ctx context.Context, kind string) (figures, error) 
 		err = fmt.Errorf("stop: %w", stopErr)
 	}
 	return rep.figures(), err
+}
+
+// measureLean runs the lean client's closed loop (see leanLoad) on the
+// order system on a fresh database.
+func (e *env) measureLean(ctx context.Context, kind string) (figures, error) {
+	db, err := e.freshDB(ctx, kind)
+	if err != nil {
+		return figures{}, err
+	}
+	s, err := e.startService(ctx, db, e.cfg.serviceEnv...)
+	if err != nil {
+		return figures{}, err
+	}
+	f, err := e.leanLoad(ctx, s)
+	if stopErr := s.stop(); err == nil && stopErr != nil {
+		err = fmt.Errorf("stop: %w", stopErr)
+	}
+	return f, err
 }
 
 func progress(format string, args ...any) {

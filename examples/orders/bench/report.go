@@ -14,14 +14,22 @@ func printTable(w io.Writer, cfg config, results []result) {
 	}
 	fmt.Fprintf(w, "\n%d clients, %s per measurement; ceiling = the order's transaction straight at the database "+
 		"(PostgreSQL: pgbench -M prepared, %s; SQLite: a Go loop on database/sql, %d connection(s), a transaction per commit); "+
-		"service = loadgen -c %d -mix '' through HTTP.\n\n", cfg.c, cfg.d, form, cfg.sqliteConns, cfg.c)
-	fmt.Fprintln(w, "| storage | ceiling tx/s | ceiling p50 / p99 | service orders/s | ratio | create p50 / p99 | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		"service = loadgen -c %d -mix '' through HTTP%s.\n\n", cfg.c, cfg.d, form, cfg.sqliteConns, cfg.c, leanNote(cfg))
+	head, rule := "| storage | ceiling tx/s | ceiling p50 / p99 | service orders/s | ratio | create p50 / p99 | errors |", "|---|---|---|---|---|---|---|"
+	if cfg.lean {
+		head, rule = head+" lean client orders/s | ratio | create p50 / p99 | errors |", rule+"---|---|---|---|"
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, rule)
 	for _, res := range results {
 		for _, r := range res.rounds {
-			fmt.Fprintf(w, "| %s | %.0f | %s / %s | %.0f | %.0f%% | %s / %s | %d |\n", res.kind,
+			fmt.Fprintf(w, "| %s | %.0f | %s / %s | %.0f | %.0f%% | %s / %s | %d |", res.kind,
 				r.ceiling.perSec, ms(r.ceiling.p50), ms(r.ceiling.p99),
 				r.service.perSec, 100*r.ratio(), ms(r.service.p50), ms(r.service.p99), r.service.errors)
+			if cfg.lean {
+				fmt.Fprintf(w, " %.0f | %.0f%% | %s / %s | %d |", r.lean.perSec, 100*r.ratioOf(r.lean), ms(r.lean.p50), ms(r.lean.p99), r.lean.errors)
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	fmt.Fprintln(w)
@@ -53,4 +61,12 @@ func ms(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%.2f ms", v)
 	}
+}
+
+// leanNote describes the lean client's columns, when measured.
+func leanNote(cfg config) string {
+	if !cfg.lean {
+		return ""
+	}
+	return fmt.Sprintf("; lean client = the same orders from %d clients with one goroutine each, HTTP/1.1 written and read by hand (-lean)", cfg.c)
 }

@@ -167,7 +167,7 @@ func newApp(ctx context.Context, cfg config) (_ *app, err error) {
 	if err != nil {
 		return nil, err
 	}
-	consumers := []*flexkafka.Consumer{a.payments, a.shipping}
+	consumers := map[string]*flexkafka.Consumer{topics.group("payments"): a.payments, topics.group("shipping"): a.shipping}
 	if err := reg.Register(&collector{consumers: consumers, producer: a.producer, relay: a.relay, cron: a.cron,
 		redriven: &a.pipeline.redriven, writer: w}); err != nil {
 		return nil, err

@@ -145,8 +145,8 @@ func checkOps(t *testing.T, sys *system) {
 		`flex_worker_up{worker="outbox-relay"} 1`,
 		`orders_outbox_published_total`,
 		`orders_cron_runs_total{job="expire-unpaid-orders"}`,
-		`orders_kafka_consumer_dead_lettered_total{group="kafka-consumer(` + sys.store.topics.group("payments") + `)",topic="` + sys.store.topics.status(statusCreated) + `"} 2`,
-		`orders_kafka_consumer_partitions_retrying{group="kafka-consumer(` + sys.store.topics.group("payments") + `)"} 0`,
+		`orders_kafka_consumer_dead_lettered_total{group="` + sys.store.topics.group("payments") + `",topic="` + sys.store.topics.status(statusCreated) + `"} 2`,
+		`orders_kafka_consumer_partitions_retrying{group="` + sys.store.topics.group("payments") + `"} 0`,
 		`orders_kafka_producer_buffered `, // the relay may be publishing the last event
 		`orders_by_status{status="shipped"} `,
 		`orders_by_status{status="expired"} `,

@@ -14,7 +14,7 @@ import (
 // without depending on Prometheus; this is the few lines that map them
 // onto it.
 type collector struct {
-	consumers []*flexkafka.Consumer
+	consumers map[string]*flexkafka.Consumer // by consumer group: the label's value
 	producer  *flexkafka.Producer
 	relay     *relay
 	cron      *flexcron.Scheduler
@@ -73,8 +73,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, consumer := range c.consumers {
-		group := consumer.String()
+	for group, consumer := range c.consumers {
 		stats := consumer.Stats()
 		for topic, ts := range stats.Topics {
 			ch <- prometheus.MustNewConstMetric(descConsumed, prometheus.CounterValue, float64(ts.Messages), group, topic)

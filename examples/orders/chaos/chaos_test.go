@@ -94,8 +94,8 @@ func TestScrape(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `# HELP orders_kafka_consumer_messages_total Messages.
 # TYPE orders_kafka_consumer_messages_total counter
-orders_kafka_consumer_messages_total{group="kafka-consumer:orders-payments",topic="orders.created"} 3
-orders_kafka_consumer_messages_total{group="kafka-consumer:orders-shipping",topic="orders.paid"} 2
+orders_kafka_consumer_messages_total{group="orders-payments",topic="orders.created"} 3
+orders_kafka_consumer_messages_total{group="orders-shipping",topic="orders.paid"} 2
 orders_kafka_consumer_messages_total_other 100
 go_goroutines 42
 `)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +201,64 @@ func TestCreateBatchConnectionLost(t *testing.T) {
 	if orders, events := countOrders(t, s); orders != 3 || events != 3 {
 		t.Errorf("%d orders and %d events after the retries, want 3 and 3", orders, events)
 	}
+}
+
+// TestCreateConcurrentKeys sends, through the API, from many clients at
+// once, four requests with each of eight keys and eight without a key, so
+// that batches hold, and leave for the next, requests with one key: every
+// request gets a 201, those with one key the same Location, exactly one of
+// them not replayed, and there is one order per key and per keyless
+// request. (SQLite's writer runs the same requests, for comparison.)
+func TestCreateConcurrentKeys(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, cfg config) {
+		const keys, perKey, keyless = 8, 4, 8
+		cfg.DBMaxConns = 4
+		s, url := testAPIOn(t, cfg)
+		type answer struct {
+			key, location string
+			code          int
+			replayed      bool
+		}
+		answers := make(chan answer, keys*perKey+keyless)
+		var wg sync.WaitGroup
+		for i := range keys*perKey + keyless {
+			key := ""
+			if i < keys*perKey {
+				key = fmt.Sprintf("key-%d", i%keys)
+			}
+			wg.Go(func() {
+				body := fmt.Sprintf(`{"customer":"c-%s","items":[{"sku":"X","qty":1,"price_cents":1}]}`, key)
+				resp, _ := post(t, url, key, body)
+				answers <- answer{key, resp.Header.Get("Location"), resp.StatusCode, resp.Header.Get("Idempotent-Replayed") == "true"}
+			})
+		}
+		wg.Wait()
+		close(answers)
+		locations := map[string]string{}
+		fresh := map[string]int{}
+		for a := range answers {
+			if a.code != http.StatusCreated {
+				t.Errorf("key %q: %d, want 201", a.key, a.code)
+				continue
+			}
+			if a.key == "" {
+				continue
+			}
+			if loc, ok := locations[a.key]; ok && loc != a.location {
+				t.Errorf("key %q: Location %s and %s", a.key, loc, a.location)
+			}
+			locations[a.key] = a.location
+			if !a.replayed {
+				fresh[a.key]++
+			}
+		}
+		for k := range keys {
+			if key := fmt.Sprintf("key-%d", k); fresh[key] != 1 {
+				t.Errorf("key %q: %d answers not replayed, want 1", key, fresh[key])
+			}
+		}
+		if orders, events := countOrders(t, s); orders != keys+keyless || events != keys+keyless {
+			t.Errorf("%d orders and %d events, want %d", orders, events, keys+keyless)
+		}
+	})
 }

@@ -20,7 +20,10 @@ type scratch struct {
 	repo *releasecheck.Repo
 }
 
-// newScratch clones the repository's HEAD and makes the tags there.
+// newScratch clones the repository's HEAD without its tags, so that the
+// tags a test makes are the only ones whatever has been released (the
+// real releases would collide with a fixture's flex/v0.1.0), and makes the
+// tags there.
 func newScratch(t *testing.T, tags ...string) *scratch {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
@@ -32,7 +35,7 @@ func newScratch(t *testing.T, tags ...string) *scratch {
 	}
 	dir := t.TempDir()
 	s := &scratch{t: t, repo: &releasecheck.Repo{Root: dir}}
-	s.git("", "clone", "-q", "--no-hardlinks", src.Root, dir)
+	s.git("", "clone", "-q", "--no-hardlinks", "--no-tags", src.Root, dir)
 	s.git(dir, "config", "user.name", "releasecheck test")
 	s.git(dir, "config", "user.email", "test@example.com")
 	for _, tag := range tags {

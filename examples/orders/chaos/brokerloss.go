@@ -35,15 +35,27 @@ func brokerLoss(ctx context.Context, e *scenarioEnv, db database) error {
 		return ctx.Err()
 	}
 	// The loss only strands orders whose events were published but not
-	// yet consumed; a pipeline that keeps up leaves few. So each attempt
-	// kills in the middle of a burst of orders, which outruns the
-	// pipeline for a moment, and the attempts go on until the loss
-	// stranded some.
+	// yet consumed, and a pipeline that keeps up leaves that window a few
+	// milliseconds wide: a kill timed by chance missed it three times in
+	// a row once the consumers applied a batch in one statement. So each
+	// attempt, in the middle of a burst, holds the orders table locked
+	// against writes (as a long migration or a vacuum full would): the
+	// creates and the consumers wait, the relay goes on publishing what
+	// was committed, and the kill comes once the database shows orders
+	// whose events are all sent and not applied. The attempts go on
+	// until the loss stranded some.
 	var stranded, placed int
 	for attempt := 1; stranded == 0 && attempt <= 3; attempt++ {
 		burst := startBurst(ctx, r, 400, 16, 200)
 		burst.waitPlaced()
+		release, err := holdOrders(ctx, db, strandWait)
+		if err != nil {
+			e.r.failf("attempt %d: %v", attempt, err)
+		}
 		r.kill()
+		if release != nil {
+			release()
+		}
 		burst.stop()
 		placed += int(burst.placed())
 		if err := os.RemoveAll(filepath.Join(e.dir, "orders-kafka")); err != nil {
@@ -77,6 +89,43 @@ func brokerLoss(ctx context.Context, e *scenarioEnv, db database) error {
 	return nil
 }
 
+// strandWait bounds how long holdOrders waits for an order to strand.
+const strandWait = 10 * time.Second
+
+// holdOrders locks the orders table against writes (readers go on) and
+// waits until countStranded finds an order whose events are all sent but
+// not applied, or until within has passed; release ends the lock. An error
+// comes with a release when the lock was taken.
+func holdOrders(ctx context.Context, db database, within time.Duration) (release func(), err error) {
+	sdb, err := openAudit(db.audit)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := sdb.BeginTx(ctx, nil)
+	if err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("lock the orders table: %w", err)
+	}
+	release = func() { tx.Rollback(); sdb.Close() }
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE orders IN EXCLUSIVE MODE`); err != nil {
+		release()
+		return nil, fmt.Errorf("lock the orders table: %w", err)
+	}
+	deadline := time.Now().Add(within)
+	for {
+		n, err := strandedIn(ctx, sdb)
+		if err != nil || n > 0 {
+			return release, err
+		}
+		if time.Now().After(deadline) {
+			return release, fmt.Errorf("no order stranded within %v of locking the orders table", within)
+		}
+		if !pause(ctx, 10*time.Millisecond) {
+			return release, ctx.Err()
+		}
+	}
+}
+
 // countStranded counts the orders in created or paid whose events are all
 // marked sent: after the broker's data is lost, nothing but the
 // reconciliation job moves them on.
@@ -86,8 +135,13 @@ func countStranded(ctx context.Context, db database) (int, error) {
 		return 0, err
 	}
 	defer sdb.Close()
+	return strandedIn(ctx, sdb)
+}
+
+// strandedIn is countStranded on an open database.
+func strandedIn(ctx context.Context, sdb *sql.DB) (int, error) {
 	var n int
-	err = sdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders o WHERE o.status IN ('created', 'paid')
+	err := sdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM orders o WHERE o.status IN ('created', 'paid')
 		AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.msg_key = o.id AND x.sent_at IS NULL)`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count the stranded orders: %w", err)

@@ -26,7 +26,8 @@
 //     under load: 503 with Retry-After, never another 5xx, readiness
 //     fails during the outage, no replica exits and nothing is
 //     dead-lettered;
-//  3. broker-loss: kill -9 in the middle of a burst of orders, the
+//  3. broker-loss: kill -9 in the middle of a burst of orders, with the
+//     orders table locked until orders are in flight, the
 //     embedded broker's data deleted, restart, until the loss has
 //     stranded orders (counted in the database): the reconciliation job
 //     re-drives every one;

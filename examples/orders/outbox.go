@@ -37,7 +37,8 @@ type relay struct {
 	interval time.Duration
 	log      *slog.Logger
 
-	wake *pgWake // PostgreSQL: wakes and is woken by other replicas; nil without
+	wake   *pgWake // PostgreSQL: wakes and is woken by other replicas; nil without
+	passes passLog // the passes started and published, for wake's announcements
 
 	published atomic.Uint64 // rows published, for the metrics
 	failures  atomic.Uint64 // failed passes, for the metrics
@@ -89,7 +90,7 @@ func (r *relay) Run(ctx context.Context) error {
 		remote, announce = newDoorbell(), newDoorbell()
 		wakeCtx, stopWake := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		wg.Go(func() { r.wake.announce(wakeCtx, announce.rung()) })
+		wg.Go(func() { r.wake.announce(wakeCtx, announce.rung(), &r.passes) })
 		wg.Go(func() { r.wake.listen(wakeCtx, remote) })
 		defer wg.Wait()
 		defer stopWake()
@@ -107,12 +108,13 @@ func (r *relay) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-r.store.outboxWritten.rung():
+			pass := r.passes.start()
 			announce.ring()
-			r.publishAll(ctx)
+			r.publishPass(ctx, pass)
 		case <-remote.rung():
-			r.publishAll(ctx)
+			r.publishPass(ctx, r.passes.start())
 		case <-tick.C:
-			r.publishAll(ctx)
+			r.publishPass(ctx, r.passes.start())
 		}
 	}
 }
@@ -138,6 +140,14 @@ func (r *relay) Halt(ctx context.Context) error {
 	case <-ctx.Done():
 		cancelRun()
 		return fmt.Errorf("orders: outbox relay: last publish abandoned: %w", ctx.Err())
+	}
+}
+
+// publishPass publishes the outbox as pass (see passLog), and records it
+// published if it emptied the outbox.
+func (r *relay) publishPass(ctx context.Context, pass uint64) {
+	if r.publishAll(ctx) == nil {
+		r.passes.publish(pass)
 	}
 }
 
@@ -177,6 +187,37 @@ func (r *relay) publish(ctx context.Context) (int, error) {
 	})
 	r.published.Add(uint64(n))
 	return n, err
+}
+
+// passLog numbers the relay's passes, so that the announcer can tell
+// whether the rows of a commit were published by this replica: a pass
+// that starts after a commit, and empties the outbox without failing, has
+// published its rows. Its methods are safe for concurrent use; a nil
+// *passLog has published nothing.
+type passLog struct {
+	started   atomic.Uint64 // the last pass started, numbered from 1
+	published atomic.Uint64 // the last pass that emptied the outbox
+}
+
+// start numbers a new pass. The relay starts one pass at a time.
+func (p *passLog) start() uint64 { return p.started.Add(1) }
+
+// publish records that pass, the last started, emptied the outbox.
+func (p *passLog) publish(pass uint64) { p.published.Store(pass) }
+
+// mark returns the last pass started: once it is published, the rows of
+// every commit rung before it started are.
+func (p *passLog) mark() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.started.Load()
+}
+
+// covered reports whether the pass mark, or a later one, emptied the
+// outbox. Pass 0 is none: a commit rung before any pass is not covered.
+func (p *passLog) covered(mark uint64) bool {
+	return p != nil && mark > 0 && p.published.Load() >= mark
 }
 
 func isClosed(ch <-chan struct{}) bool {

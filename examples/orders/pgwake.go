@@ -17,10 +17,15 @@ import (
 // replica ignores its own announcements and those of another schema.
 const outboxChannel = "orders_outbox"
 
-// announceGap is the least time between two announcements of one replica:
-// under load, the commits of a few milliseconds share one notification,
-// and the other replicas' relays are woken at most this often by it.
-const announceGap = 5 * time.Millisecond
+// announceAfter is how long a commit of this replica may wait for its own
+// relay before the other replicas are told of it: a commit whose rows the
+// relay has published by then is announced to no one, and commits rung
+// meanwhile share one notification. Each notification is a transaction
+// of its own, flushed to disk, and under load a relay publishes its
+// replica's commits within a few milliseconds: announcing them all, at
+// most once per 5 ms, cost PostgreSQL up to 200 commits a second, for
+// other replicas that had nothing left to publish.
+const announceAfter = 25 * time.Millisecond
 
 // listenBackoff is how long the listener waits before connecting again
 // after its connection failed. Polling covers the gap.
@@ -30,8 +35,10 @@ const listenBackoff = time.Second
 // rows, and this one's when they do, through PostgreSQL's LISTEN/NOTIFY.
 // A replica's own relay is woken in-process (see doorbell); this is for the
 // rows it does not see committed: those of another replica whose relay is
-// halted, failing or slower. The relay's claim (FOR UPDATE SKIP LOCKED)
-// keeps two woken relays from publishing the same rows.
+// failing or slower. So a replica announces only the commits its own relay
+// has not published within announceAfter (see passLog). The relay's claim
+// (FOR UPDATE SKIP LOCKED) keeps two woken relays from publishing the
+// same rows.
 //
 // Announcing is a statement of its own after the commit, not a NOTIFY in
 // the order's transaction: PostgreSQL serialises the commits of
@@ -46,32 +53,48 @@ type pgWake struct {
 	db      *sql.DB // the pipeline's pool, for announcing
 	replica string  // this process, in payloads
 	log     *slog.Logger
+	notify  func(context.Context) error // sends one announcement: w.pgNotify, or a test's
 }
 
 func newPGWake(url string, db *sql.DB, log *slog.Logger) *pgWake {
-	return &pgWake{url: url, db: db, replica: strings.ToLower(rand.Text()[:10]), log: log}
+	w := &pgWake{url: url, db: db, replica: strings.ToLower(rand.Text()[:10]), log: log}
+	w.notify = w.pgNotify
+	return w
 }
 
-// announce notifies the other replicas each time local is rung, at most
-// once per announceGap, until ctx is done. A failed notification is
-// dropped: the other replicas poll.
-func (w *pgWake) announce(ctx context.Context, local <-chan struct{}) {
-	gap := time.NewTimer(0)
-	defer gap.Stop()
+// pgNotify announces this replica's commits on outboxChannel.
+func (w *pgWake) pgNotify(ctx context.Context) error {
+	_, err := w.db.ExecContext(ctx, `SELECT pg_notify($1, current_schema() || ' ' || $2)`, outboxChannel, w.replica)
+	return err
+}
+
+// announce notifies the other replicas each time local is rung, unless
+// passes shows that this replica's relay, in a pass started after the
+// commits rung, published their rows within announceAfter, until ctx is
+// done: at most one notification per announceAfter, and none while the
+// relay keeps up. A nil passes publishes nothing, so that every ring is
+// announced. A failed notification is dropped: the other replicas poll.
+func (w *pgWake) announce(ctx context.Context, local <-chan struct{}, passes *passLog) {
+	wait := time.NewTimer(announceAfter)
+	defer wait.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-local:
 		}
-		if _, err := w.db.ExecContext(ctx, `SELECT pg_notify($1, current_schema() || ' ' || $2)`, outboxChannel, w.replica); err != nil && ctx.Err() == nil {
-			w.log.Debug("orders: outbox announcement failed; the other replicas will poll", "error", err)
-		}
-		gap.Reset(announceGap)
+		mark := passes.mark()
+		wait.Reset(announceAfter)
 		select {
 		case <-ctx.Done():
 			return
-		case <-gap.C:
+		case <-wait.C:
+		}
+		if passes.covered(mark) {
+			continue
+		}
+		if err := w.notify(ctx); err != nil && ctx.Err() == nil {
+			w.log.Debug("orders: outbox announcement failed; the other replicas will poll", "error", err)
 		}
 	}
 }

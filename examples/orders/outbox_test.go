@@ -1,16 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-flexible/flexible/flex"
 	"github.com/go-flexible/flexible/flex/flextest"
 	"github.com/go-flexible/flexible/flexkafka"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -211,3 +216,75 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestClaimOutboxPostgres claims PostgreSQL's outbox rows through a
+// connection that counts its statements: the rows are passed oldest
+// first, nobody else sees them sent until publish has returned nil, a
+// failed publish leaves them unsent, and a batch takes three statements
+// (BEGIN, the claim that marks them, COMMIT), not four.
+func TestClaimOutboxPostgres(t *testing.T) {
+	cfg := testConfig(t)
+	testPostgres(t, &cfg)
+	ctx := t.Context()
+	s := &store{db: openTestDB(t, cfg), postgres: true}
+	for _, c := range []string{"a", "b", "c", "d", "e"} {
+		if _, err := s.createOrder(ctx, anOrder(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	connCfg, err := pgx.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statements atomic.Int64
+	connCfg.Tracer = statementCounter{&statements}
+	counted := stdlib.OpenDB(*connCfg)
+	t.Cleanup(func() { counted.Close() })
+	claimer := &store{db: counted, postgres: true}
+
+	unsentWhilePublishing := func(rows []outboxRow) {
+		t.Helper()
+		if !slices.IsSortedFunc(rows, func(a, b outboxRow) int { return cmp.Compare(a.id, b.id) }) {
+			t.Errorf("rows passed out of order: %v", outboxIDs(rows))
+		}
+		if pending, err := s.pendingOutbox(ctx, 10); err != nil || len(pending) != 5 {
+			t.Errorf("while publishing: %d rows unsent to others (%v), want 5", len(pending), err)
+		}
+	}
+	failed := errors.New("kafka is down")
+	if _, err := claimer.claimOutbox(ctx, 10, func(rows []outboxRow) error {
+		unsentWhilePublishing(rows)
+		return failed
+	}); !errors.Is(err, failed) {
+		t.Fatalf("claim with a failing publish: %v, want %v", err, failed)
+	}
+	if pending, err := s.pendingOutbox(ctx, 10); err != nil || len(pending) != 5 {
+		t.Fatalf("after a failed publish: %d rows unsent (%v), want 5", len(pending), err)
+	}
+
+	statements.Store(0)
+	n, err := claimer.claimOutbox(ctx, 10, func(rows []outboxRow) error {
+		unsentWhilePublishing(rows)
+		return nil
+	})
+	if err != nil || n != 5 {
+		t.Fatalf("claim: %d rows, %v; want 5", n, err)
+	}
+	if got := statements.Load(); got != 3 {
+		t.Errorf("a batch took %d statements, want 3 (BEGIN, claim, COMMIT)", got)
+	}
+	if pending, err := s.pendingOutbox(ctx, 10); err != nil || len(pending) != 0 {
+		t.Fatalf("after a publish: %d rows unsent (%v), want none", len(pending), err)
+	}
+}
+
+// statementCounter counts the statements a pgx connection sends.
+type statementCounter struct{ n *atomic.Int64 }
+
+func (c statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -326,19 +327,13 @@ type outboxRow struct {
 
 // pendingOutbox returns up to limit unsent rows, oldest first.
 func (s *store) pendingOutbox(ctx context.Context, limit int) ([]outboxRow, error) {
-	return readOutbox(ctx, s.db, limit, "")
+	return scanOutbox(s.db.QueryContext(ctx, `SELECT id, topic, msg_key, payload FROM outbox
+		WHERE sent_at IS NULL ORDER BY id LIMIT $1`, limit))
 }
 
-// querier is what *sql.DB and *sql.Tx share for reading.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-// readOutbox returns up to limit unsent rows, oldest first, with the
-// locking clause lock ("" for none).
-func readOutbox(ctx context.Context, q querier, limit int, lock string) ([]outboxRow, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, topic, msg_key, payload FROM outbox
-		WHERE sent_at IS NULL ORDER BY id LIMIT $1 `+lock, limit)
+// scanOutbox returns the outbox rows of a query returning id, topic,
+// msg_key and payload, in the query's order, or the query's error.
+func scanOutbox(rows *sql.Rows, err error) ([]outboxRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orders: read outbox: %w", err)
 	}
@@ -363,12 +358,16 @@ func readOutbox(ctx context.Context, q querier, limit int, lock string) ([]outbo
 // marks them sent once publish has returned nil, and returns how many it
 // marked.
 //
-// On PostgreSQL the rows are claimed (SELECT … FOR UPDATE SKIP LOCKED) in a
-// transaction held until they are marked, so that the relays of replicas
-// woken together publish different rows rather than the same ones twice;
-// the row locks hold back no one else. On SQLite, where a transaction held
-// open for Kafka's round trip would hold back every writer, the rows are
-// read, published, then marked.
+// On PostgreSQL the rows are claimed and marked in one statement (an
+// UPDATE of the rows SELECT … FOR UPDATE SKIP LOCKED picks, RETURNING
+// them), in a transaction committed only once publish has returned nil
+// and rolled back otherwise: no other transaction sees them sent before
+// Kafka has acknowledged them, and the relays of replicas woken together
+// publish different rows rather than the same ones twice; the row locks
+// hold back no one else. That is three statements a batch (BEGIN, the
+// claim, COMMIT), where claiming, then marking, took four. On SQLite,
+// where a transaction held open for Kafka's round trip would hold back
+// every writer, the rows are read, published, then marked.
 func (s *store) claimOutbox(ctx context.Context, limit int, publish func([]outboxRow) error) (int, error) {
 	if !s.postgres {
 		rows, err := s.pendingOutbox(ctx, limit)
@@ -385,16 +384,17 @@ func (s *store) claimOutbox(ctx context.Context, limit int, publish func([]outbo
 		return 0, fmt.Errorf("orders: claim outbox rows: %w", err)
 	}
 	defer tx.Rollback() // after Commit, a no-op
-	rows, err := readOutbox(ctx, tx, limit, "FOR UPDATE SKIP LOCKED")
+	rows, err := scanOutbox(tx.QueryContext(ctx, `UPDATE outbox SET sent_at = $1
+		WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING id, topic, msg_key, payload`, time.Now().UnixMilli(), limit))
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
+	// RETURNING follows no order: oldest first, so that a key's rows are
+	// published in the order they were written.
+	slices.SortFunc(rows, func(a, b outboxRow) int { return cmp.Compare(a.id, b.id) })
 	if err := publish(rows); err != nil {
 		return 0, err
-	}
-	query, args := markSentQuery(outboxIDs(rows))
-	if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-		return 0, fmt.Errorf("orders: mark %d outbox rows sent: %w", len(rows), err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("orders: mark %d outbox rows sent: %w", len(rows), err)

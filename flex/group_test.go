@@ -50,7 +50,11 @@ func TestGroupRunReturnsFirstMemberError(t *testing.T) {
 		a, b, c := newProbe("a"), newProbe("b"), newProbe("c")
 		a.runErr = errBoom
 		b.haltErr = errHalt
-		c.onHalt = func(context.Context) error { c.runErr = errLate; close(c.exit); return nil }
+		// c's Halt makes its Run return errLate, and waits for that, as a
+		// worker's Halt waits for its Run: returning at once would let
+		// Halt cancel c's Run context while Run chooses between exit and
+		// ctx.Done, and a Run that returns ctx.Err() loses errLate.
+		c.onHalt = func(context.Context) error { c.runErr = errLate; close(c.exit); <-c.done; return nil }
 		g := flex.NewGroup(a, b, c)
 		done := make(chan error, 1)
 		go func() { done <- g.Run(context.Background()) }()

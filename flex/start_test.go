@@ -319,6 +319,7 @@ func TestStartJoinsErrorsTriggerFirst(t *testing.T) {
 		b.onHalt = func(ctx context.Context) error {
 			b.runErr = errLate
 			close(b.exit)
+			<-b.done // as a worker's Halt waits for its Run (see TestGroupRunReturnsFirstMemberError)
 			return nil
 		}
 		result := startAsync(context.Background(), flex.New(quiet(nil)...), a, b, c)

@@ -449,7 +449,8 @@ func (sv *supervisor) halting(deadline time.Time, m *member) {
 
 // haltRemaining halts the members whose turn came after the deadline with
 // the expired context, so that they abandon their work at once, and reports
-// each Halt as any other: its event, its duration and its error.
+// each Halt as any other: its event, its duration and its error, which is
+// a deadline error when Halt returned none.
 func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
 	for i := len(members) - 1; i >= 0; i-- {
 		m := members[i]
@@ -458,6 +459,12 @@ func (sv *supervisor) haltRemaining(ctx context.Context, members []*member) {
 		sv.halting(deadline, m)
 		began := time.Now()
 		err := m.halt(ctx) // returns at once: ctx is done
+		if err == nil {
+			// Its Halt may win the race with ctx.Done or not; either way it
+			// began after the deadline, and its work was abandoned: one
+			// report, whatever the scheduling.
+			err = &WorkerError{Worker: m.name, Op: "halt", Err: fmt.Errorf("began after the deadline: %w", ctx.Err())}
+		}
 		m.cancelRun()
 		sv.report(EventWorkerHalted, m, time.Since(began), err)
 	}

@@ -110,7 +110,14 @@ func (r *relay) Run(ctx context.Context) error {
 		case <-r.store.outboxWritten.rung():
 			pass := r.passes.start()
 			announce.ring()
-			r.publishPass(ctx, pass)
+			if !r.publishPass(ctx, pass) {
+				// Announced while this pass held the rows, they were
+				// skipped by the others: announce them again, now that
+				// the failed pass has let them go. Only for this
+				// replica's commits, so that two failing replicas do not
+				// wake each other in turn.
+				announce.ring()
+			}
 		case <-remote.rung():
 			r.publishPass(ctx, r.passes.start())
 		case <-tick.C:
@@ -143,12 +150,14 @@ func (r *relay) Halt(ctx context.Context) error {
 	}
 }
 
-// publishPass publishes the outbox as pass (see passLog), and records it
-// published if it emptied the outbox.
-func (r *relay) publishPass(ctx context.Context, pass uint64) {
-	if r.publishAll(ctx) == nil {
-		r.passes.publish(pass)
+// publishPass publishes the outbox as pass (see passLog), records it
+// published if it emptied the outbox, and reports whether it did.
+func (r *relay) publishPass(ctx context.Context, pass uint64) bool {
+	if r.publishAll(ctx) != nil {
+		return false
 	}
+	r.passes.publish(pass)
+	return true
 }
 
 // publishAll publishes batches until the outbox is empty or a pass fails.

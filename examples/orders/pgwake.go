@@ -36,9 +36,9 @@ const listenBackoff = time.Second
 // A replica's own relay is woken in-process (see doorbell); this is for the
 // rows it does not see committed: those of another replica whose relay is
 // failing or slower. So a replica announces only the commits its own relay
-// has not published within announceAfter (see passLog). The relay's claim
-// (FOR UPDATE SKIP LOCKED) keeps two woken relays from publishing the
-// same rows.
+// has not published within announceAfter (see passLog), and again once a
+// failed pass has let their rows go. The relay's claim (FOR UPDATE SKIP
+// LOCKED) keeps two woken relays from publishing the same rows.
 //
 // Announcing is a statement of its own after the commit, not a NOTIFY in
 // the order's transaction: PostgreSQL serialises the commits of

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/go-flexible/flexible/flexkafka"
 )
 
 // TestRelayWokenByCommit polls the outbox once an hour: an order is still
@@ -29,11 +35,13 @@ func TestRelayWokenByOtherReplica(t *testing.T) {
 	testPostgres(t, &cfg)
 	testKafka(t, &cfg)
 	cfg.OutboxInterval = time.Hour
+	app := nameConnections(t, &cfg)
 	sys := start(t, cfg)
 
 	// The other replica: a store on the same database, with an announcer
 	// and no relay.
 	other := openTestDB(t, cfg)
+	waitForListener(t, sys, other, app)
 	rung := newDoorbell()
 	s := &store{db: other, topics: sys.store.topics, postgres: true, outboxWritten: rung}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -97,4 +105,69 @@ func TestAnnounceOnlyWhatTheRelayLeaves(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestRelayFailingAnnouncesToOtherReplica runs the relay of one replica
+// against a broker that is down, so that it publishes nothing, and a
+// second replica whose relay polls once an hour: the first replica's
+// relay announces its commit, and the second one publishes it and ships
+// the order.
+func TestRelayFailingAnnouncesToOtherReplica(t *testing.T) {
+	cfg := testConfig(t)
+	testPostgres(t, &cfg)
+	testKafka(t, &cfg)
+	cfg.OutboxInterval = time.Hour
+	app := nameConnections(t, &cfg)
+	sys := start(t, cfg)
+	db := openTestDB(t, cfg)
+	waitForListener(t, sys, db, app)
+
+	// The first replica: a store, and a relay whose broker is down.
+	s := &store{db: db, topics: sys.store.topics, postgres: true, outboxWritten: newDoorbell()}
+	down := newKfake(t, s.topics.all()...)
+	addrs := down.ListenAddrs()
+	down.Close()
+	r := newRelay(s, newProducer(t, addrs, flexkafka.WithWriteAttempts(1)), time.Hour, testLogger())
+	r.wake = newPGWake(cfg.DatabaseURL, db, testLogger())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	o, err := s.createOrder(ctx, anOrder("stranded"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitForStatus(t, sys.url, o.ID, statusShipped)
+}
+
+// nameConnections gives cfg's connections an application_name of the
+// test's, and returns it, for waitForListener.
+func nameConnections(t *testing.T, cfg *config) string {
+	t.Helper()
+	app := "orders_test_" + strings.ToLower(rand.Text()[:10])
+	u, err := url.Parse(cfg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("application_name", app)
+	u.RawQuery = q.Encode()
+	cfg.DatabaseURL = u.String()
+	return app
+}
+
+// waitForListener waits until sys's outbox listener, whose connection is
+// named app, listens, and its relay has made the pass it makes then:
+// from then on, only a notification or its poll wakes the relay, and a
+// relay polling once an hour publishes another replica's rows only if
+// they are announced.
+func waitForListener(t *testing.T, sys *system, db *sql.DB, app string) {
+	t.Helper()
+	waitFor(t, "the outbox listener", func() bool {
+		var n int
+		err := db.QueryRow(`SELECT count(*) FROM pg_stat_activity
+			WHERE application_name = $1 AND query = 'LISTEN `+outboxChannel+`'`, app).Scan(&n)
+		return err == nil && n == 1 && sys.relay.passes.covered(1)
+	})
 }

@@ -20,6 +20,7 @@ type config struct {
 	keep         bool
 	pgStatements bool     // the PostgreSQL ceiling in seven statements, not the service's one
 	lean         bool     // also measure the service with the lean client (client.go)
+	seed         int      // orders of the past in each database before it is measured (see seedDB)
 	work         string   // work directory; "" for a temporary one
 	orders       string   // a prebuilt order system; "" builds ./orders
 	serviceEnv   []string // KEY=VALUE given to the order system being measured
@@ -42,6 +43,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&cfg.sqliteConns, "sqlite-conns", 1, "connections of the SQLite ceiling's pool (1: writers queue in the pool, not on SQLite's busy handler)")
 	fs.BoolVar(&cfg.pgStatements, "pg-statements", false, "PostgreSQL ceiling: the transaction in seven statements (BEGIN … COMMIT) instead of the one statement the order system sends")
 	fs.BoolVar(&cfg.lean, "lean", false, "also measure the service with a lean HTTP/1.1 client (one goroutine per client, no net/http client), whose CPU is close to pgbench's")
+	fs.IntVar(&cfg.seed, "seed", 10000, "orders of the past, shipped, written and analyzed in each database before it is measured, as in a database in service (0: measure empty databases)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the work directory and the PostgreSQL databases")
 	fs.StringVar(&cfg.work, "work", "", "work directory (default: a temporary one)")
 	fs.StringVar(&cfg.orders, "orders", "", "measure this order system binary instead of building ./orders (an older version, say)")
@@ -66,6 +68,8 @@ func parseFlags(args []string) (config, error) {
 		return cfg, &flagError{fmt.Sprintf("bench: invalid -rate %v: want more than 0", cfg.rate)}
 	case cfg.rounds < 1:
 		return cfg, &flagError{fmt.Sprintf("bench: invalid -rounds %d: want at least 1", cfg.rounds)}
+	case cfg.seed < 0:
+		return cfg, &flagError{fmt.Sprintf("bench: invalid -seed %d: want 0 or more", cfg.seed)}
 	case cfg.sqliteConns < 1:
 		return cfg, &flagError{fmt.Sprintf("bench: invalid -sqlite-conns %d: want at least 1", cfg.sqliteConns)}
 	}

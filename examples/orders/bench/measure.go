@@ -60,7 +60,7 @@ func (e *env) measure(ctx context.Context, kind string) (result, error) {
 		res.rounds = append(res.rounds, r)
 		best = max(best, r.service.perSec)
 	}
-	db, err := e.freshDB(ctx, kind)
+	db, err := e.seededDB(ctx, kind)
 	if err != nil {
 		return res, err
 	}
@@ -82,27 +82,19 @@ func (e *env) measure(ctx context.Context, kind string) (result, error) {
 	return res, s.stop()
 }
 
-// measureCeiling migrates a fresh database (by starting the order system
-// on it and stopping it) and runs the ceiling on it.
+// measureCeiling runs the ceiling on a fresh database, seeded.
 func (e *env) measureCeiling(ctx context.Context, kind string) (figures, error) {
-	db, err := e.freshDB(ctx, kind)
+	db, err := e.seededDB(ctx, kind)
 	if err != nil {
 		return figures{}, err
-	}
-	s, err := e.startService(ctx, db)
-	if err != nil {
-		return figures{}, err
-	}
-	if err := s.stop(); err != nil {
-		return figures{}, fmt.Errorf("stop after migrating: %w", err)
 	}
 	return e.ceiling(ctx, db)
 }
 
 // measureService runs the closed-loop HTTP load on the order system on a
-// fresh database.
+// fresh database, seeded.
 func (e *env) measureService(ctx context.Context, kind string) (figures, error) {
-	db, err := e.freshDB(ctx, kind)
+	db, err := e.seededDB(ctx, kind)
 	if err != nil {
 		return figures{}, err
 	}
@@ -118,9 +110,9 @@ func (e *env) measureService(ctx context.Context, kind string) (figures, error) 
 }
 
 // measureLean runs the lean client's closed loop (see leanLoad) on the
-// order system on a fresh database.
+// order system on a fresh database, seeded.
 func (e *env) measureLean(ctx context.Context, kind string) (figures, error) {
-	db, err := e.freshDB(ctx, kind)
+	db, err := e.seededDB(ctx, kind)
 	if err != nil {
 		return figures{}, err
 	}

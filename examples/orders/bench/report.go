@@ -12,9 +12,9 @@ func printTable(w io.Writer, cfg config, results []result) {
 	if cfg.pgStatements {
 		form = "seven statements"
 	}
-	fmt.Fprintf(w, "\n%d clients, %s per measurement; ceiling = the order's transaction straight at the database "+
+	fmt.Fprintf(w, "\n%d clients, %s per measurement, each on a fresh database holding %d orders of the past (analyzed); ceiling = the order's transaction straight at the database "+
 		"(PostgreSQL: pgbench -M prepared, %s; SQLite: a Go loop on database/sql, %d connection(s), a transaction per commit); "+
-		"service = loadgen -c %d -mix '' through HTTP%s.\n\n", cfg.c, cfg.d, form, cfg.sqliteConns, cfg.c, leanNote(cfg))
+		"service = loadgen -c %d -mix '' through HTTP%s.\n\n", cfg.c, cfg.d, cfg.seed, form, cfg.sqliteConns, cfg.c, leanNote(cfg))
 	head, rule := "| storage | ceiling tx/s | ceiling p50 / p99 | service orders/s | ratio | create p50 / p99 | errors |", "|---|---|---|---|---|---|---|"
 	if cfg.lean {
 		head, rule = head+" lean client orders/s | ratio | create p50 / p99 | errors |", rule+"---|---|---|---|"

@@ -22,23 +22,23 @@ import (
 // that another transaction changed meanwhile, so an order that moved on
 // is left alone, as in applyTx.
 //
-// Each order is looked up by its ID's index, whatever the batch's size: a
-// join with the IDs, or NOT EXISTS, lets the plan PostgreSQL settles on
-// for a prepared statement hash the whole table instead, which cost more
-// than everything else the pipeline asks of it. For the same reason the
-// status is compared as an expression (the status joined to an empty
-// string), which no index serves: the statistics say few orders are in the status the batch
-// moves them from, so the planner would rather scan that status in
-// orders_by_status_change, but that index also holds an entry for every
-// version of every order that has left the status since the last vacuum,
-// and a bitmap scan reads them all, each time (600 to 1,600 an order
-// under load, up to 9,000 a statement), where the ID's index reads one
-// entry an order.
+// Each order is looked up by its ID's index, whatever the batch's size:
+// a join with the IDs, or NOT EXISTS, lets the plan PostgreSQL settles
+// on for a prepared statement hash the whole table instead, which cost
+// more than everything else the pipeline asks of it. For the same reason
+// the status is compared as an expression (the status joined to an empty
+// string), which no index serves: the statistics say few orders are in
+// the status the batch moves them from, so the planner would rather scan
+// that status in orders_by_status_change, but that index also holds an
+// entry for every version of every order that has left the status since
+// the last vacuum, and a bitmap scan reads them all, each time (600 to
+// 1,600 an order under load, up to 9,000 a statement), where the ID's
+// index reads one entry an order.
 //
 // It stays a statement prepared once per connection: planned at each
 // execution instead, it cost 0.4 ms more a batch (pgbench -M extended
-// against -M prepared: 0.49-0.67 ms against 0.11-0.14), a sixth of
-// PostgreSQL's CPU per order. The
+// against -M prepared: 0.49-0.67 ms against 0.11-0.14), about a sixth of
+// PostgreSQL's CPU per order (two batches of about eight an order). The
 // plan PostgreSQL caches is made with the statistics of its moment: on a
 // new database, made while orders was nearly empty, it reads the table
 // sequentially until the first ANALYZE (autovacuum's, within a minute or

@@ -44,10 +44,13 @@ const (
 )
 
 // ceiling drives the order's transaction straight at db, without HTTP, and
-// returns its figures.
-func (e *env) ceiling(ctx context.Context, db database) (figures, error) {
+// returns its figures. On PostgreSQL, oneStatement runs it as the one
+// statement the order system sends (createOrderPG), the tuned form;
+// otherwise as the transaction's statements, BEGIN … COMMIT, the form
+// issue 11 measured its limit with. SQLite has the statements form only.
+func (e *env) ceiling(ctx context.Context, db database, oneStatement bool) (figures, error) {
 	if db.kind == "postgres" {
-		return e.pgbench(ctx, db)
+		return e.pgbench(ctx, db, oneStatement)
 	}
 	return e.sqliteLoop(ctx, db)
 }
@@ -144,11 +147,11 @@ SELECT $16, o.id, $17, $7 FROM o
 RETURNING 1`
 
 // pgbenchScript is the transaction for pgbench, with random IDs: the
-// order system's one statement, or with statements, the seven round
-// trips of the same transaction in separate statements (what the order
-// system sent before, and still sends on SQLite).
-func pgbenchScript(statements bool) string {
-	if !statements {
+// order system's one statement, or the seven round trips of the same
+// transaction in separate statements (what the order system sent before,
+// and still sends on SQLite).
+func pgbenchScript(oneStatement bool) string {
+	if oneStatement {
 		return pgbenchSingle()
 	}
 	id := `'ord_' || :id`
@@ -195,13 +198,13 @@ func pgbenchSingle() string {
 
 var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
 
-// pgbench runs the transaction with pgbench -c clients for -d, prepared
-// statements like pgx's, and reads each transaction's latency from its
-// log.
-func (e *env) pgbench(ctx context.Context, db database) (figures, error) {
+// pgbench runs the transaction (see pgbenchScript) with pgbench -c
+// clients for -d, prepared statements like pgx's, and reads each
+// transaction's latency from its log.
+func (e *env) pgbench(ctx context.Context, db database, oneStatement bool) (figures, error) {
 	e.seq++
-	script := filepath.Join(e.dir, "order.sql")
-	if err := os.WriteFile(script, []byte(pgbenchScript(e.cfg.pgStatements)), 0o644); err != nil {
+	script := filepath.Join(e.dir, fmt.Sprintf("order-%d.sql", e.seq))
+	if err := os.WriteFile(script, []byte(pgbenchScript(oneStatement)), 0o644); err != nil {
 		return figures{}, err
 	}
 	prefix := filepath.Join(e.dir, fmt.Sprintf("pgbench-%d", e.seq))

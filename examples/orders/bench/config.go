@@ -10,20 +10,19 @@ import (
 
 // config is the harness's configuration, from its flags.
 type config struct {
-	dbs          []string // "sqlite", "postgres"
-	databaseURL  string   // PostgreSQL server for fresh databases
-	d            time.Duration
-	c            int
-	rate         float64
-	rounds       int
-	sqliteConns  int
-	keep         bool
-	pgStatements bool     // the PostgreSQL ceiling in seven statements, not the service's one
-	lean         bool     // also measure the service with the lean client (client.go)
-	seed         int      // orders of the past in each database before it is measured (see seedDB)
-	work         string   // work directory; "" for a temporary one
-	orders       string   // a prebuilt order system; "" builds ./orders
-	serviceEnv   []string // KEY=VALUE given to the order system being measured
+	dbs         []string // "sqlite", "postgres"
+	databaseURL string   // PostgreSQL server for fresh databases
+	d           time.Duration
+	c           int
+	rate        float64
+	rounds      int
+	sqliteConns int
+	keep        bool
+	lean        bool     // also measure the service with the lean client (client.go)
+	seed        int      // orders of the past in each database before it is measured (see seedDB)
+	work        string   // work directory; "" for a temporary one
+	orders      string   // a prebuilt order system; "" builds ./orders
+	serviceEnv  []string // KEY=VALUE given to the order system being measured
 }
 
 // flagError is a bad flag, reported with exit status 2.
@@ -41,7 +40,6 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&cfg.rate, "rate", 100, "orders per second of the order-to-shipped measurement")
 	fs.IntVar(&cfg.rounds, "rounds", 1, "ceiling and service measured this many times, alternately")
 	fs.IntVar(&cfg.sqliteConns, "sqlite-conns", 1, "connections of the SQLite ceiling's pool (1: writers queue in the pool, not on SQLite's busy handler)")
-	fs.BoolVar(&cfg.pgStatements, "pg-statements", false, "PostgreSQL ceiling: the transaction in seven statements (BEGIN … COMMIT) instead of the one statement the order system sends")
 	fs.BoolVar(&cfg.lean, "lean", false, "also measure the service with a lean HTTP/1.1 client (one goroutine per client, no net/http client), whose CPU is close to pgbench's")
 	fs.IntVar(&cfg.seed, "seed", 10000, "orders of the past, shipped, written and analyzed in each database before it is measured, as in a database in service (0: measure empty databases)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the work directory and the PostgreSQL databases")

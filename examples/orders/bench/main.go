@@ -10,12 +10,16 @@
 //
 //   - the ceiling: the order's transaction (Idempotency-Key, order, item,
 //     outbox row, as POST /orders writes them) driven straight at the
-//     database by -c clients for -d, without HTTP: pgbench for
-//     PostgreSQL, a Go loop on database/sql for SQLite;
+//     database by -c clients for -d, without HTTP, in its statements
+//     (BEGIN … COMMIT), the form issue 11 measured its limit with:
+//     pgbench for PostgreSQL, a Go loop on database/sql for SQLite;
+//   - on PostgreSQL, the tuned ceiling: the same transaction as the one
+//     statement the order system sends, with pgbench, which the
+//     database runs faster still;
 //   - the service: loadgen -c 16 creating orders for -d through HTTP
 //     (closed loop: each client sends its next order when the last is
 //     answered), with its orders per second, create latency and errors,
-//     and its ratio to the ceiling;
+//     and its ratios to both ceilings;
 //   - with -lean, the service again under a lean HTTP/1.1 client
 //     (client.go): the same orders, the client's own CPU close to
 //     pgbench's, since it shares the cores with the order system;

@@ -27,10 +27,6 @@ type round struct {
 // ratio is the service's throughput over the ceiling's.
 func (r round) ratio() float64 { return ratio(r.service, r.ceiling) }
 
-// tunedRatio is the service's throughput over the tuned ceiling's, 0
-// without one.
-func (r round) tunedRatio() float64 { return ratio(r.service, r.tuned) }
-
 // ratio is f's throughput over limit's, 0 when limit was not measured.
 func ratio(f, limit figures) float64 {
 	if limit.perSec == 0 {
